@@ -11,6 +11,8 @@ use std::path::PathBuf;
 pub enum IdxProblem {
     #[error("wrong magic number 0x{found:08x} (expected 0x{expected:08x}: {what})")]
     BadMagic { found: u32, expected: u32, what: &'static str },
+    #[error("header is truncated: need {expected} bytes, file has {found}")]
+    ShortHeader { expected: usize, found: usize },
     #[error("file is truncated: header says {expected} bytes of data, found {found}")]
     Truncated { expected: usize, found: usize },
     #[error("{extra} bytes after the last record")]
@@ -25,6 +27,8 @@ pub enum IdxProblem {
     EmptyRecords { count: usize, first: usize },
     #[error("file holds no records")]
     NoRecords,
+    #[error("images are {rows}x{cols}: a dimension is zero")]
+    ZeroDims { rows: usize, cols: usize },
     #[error("gzip stream is corrupt: {0}")]
     Gzip(String),
 }
