@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Kernel launcher of the `lepton-rust` Jupyter kernelspec (written by scripts/register_kernel.py):
+# starts evcxr_jupyter with a configuration scoped to this repository.
+#   EVCXR_CONFIG_DIR = .evcxr/        init.evcxr there runs at kernel start (turns on :cache)
+#   XDG_CACHE_HOME   = .evcxr/cache   evcxr's :cache keeps compiled crates in $XDG_CACHE_HOME/evcxr
+#   EVCXR_TMPDIR     = .evcxr/work/slot-N
+#                    a persistent build directory, one per concurrently running kernel
+#                    (flock), so that lepton itself, a path dependency that cargo builds
+#                    incrementally and that :cache therefore never caches, is rebuilt only
+#                    when its sources changed
+#   JUPYTER_PATH     = .evcxr/no-jupyter   keeps evcxr's start-up self-update away from
+#                    ~/.local/share/jupyter/kernels/rust
+# Usage (by Jupyter): evcxr_kernel.sh {connection_file}
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cfg="$root/.evcxr"
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+export EVCXR_CONFIG_DIR="$cfg"
+export XDG_CACHE_HOME="${LEPTON_EVCXR_CACHE_HOME:-$cfg/cache}"
+export JUPYTER_PATH="$cfg/no-jupyter"
+
+mkdir -p "$cfg/work"
+slot=
+for i in $(seq 0 31); do
+  exec {lock_fd}>"$cfg/work/slot-$i.lock"
+  if flock -n "$lock_fd"; then slot=$i; break; fi
+  exec {lock_fd}>&-
+done
+if [[ -z $slot ]]; then
+  echo "evcxr_kernel.sh: all 32 build slots in $cfg/work are busy" >&2
+  exit 1
+fi
+# The lock stays held (fd inherited through exec) for the kernel's lifetime.
+export EVCXR_TMPDIR="$cfg/work/slot-$slot"
+mkdir -p "$EVCXR_TMPDIR"
+exec "${EVCXR_JUPYTER:-evcxr_jupyter}" --control_file "$1"
