@@ -101,6 +101,8 @@ def run_one(path: Path, out_dir: Path, cwd: Path, timeout: int) -> dict:
 
     def on_cell_start(cell, cell_index):
         nonlocal done
+        if cell.cell_type != "code":
+            return
         done += 1
         first = (cell.source.strip().splitlines() or [""])[0][:70]
         print(f"    [{done}/{total}] {first}", flush=True)

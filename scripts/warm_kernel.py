@@ -85,8 +85,9 @@ def warm_hash() -> str:
     for f in files:
         h.update(str(f.relative_to(ROOT)).encode())
         h.update(f.read_bytes() if f.exists() else b"<missing>")
-    for cmd in (["rustc", "-vV"], ["cargo", "install", "--list"]):
-        h.update(subprocess.run(cmd, capture_output=True, text=True).stdout.encode())
+    h.update(subprocess.run(["rustc", "-vV"], capture_output=True, text=True).stdout.encode())
+    installed = subprocess.run(["cargo", "install", "--list"], capture_output=True, text=True).stdout
+    h.update("".join(line for line in installed.splitlines() if line.startswith("evcxr")).encode())
     return h.hexdigest()
 
 
