@@ -1,0 +1,20 @@
+//! Networks: lepton's stable-Rust convolution and pooling, typed LeNet models, the
+//! [`Classifier`] trait the trainer uses, size accounting and safetensors checkpoints.
+
+pub mod checkpoint;
+pub mod classifier;
+pub mod conv;
+pub mod dims;
+pub(crate) mod kernels;
+pub mod models;
+pub mod pool;
+pub mod size;
+
+pub use checkpoint::{load_safetensors, save_safetensors};
+pub use classifier::{Arch, Classifier};
+pub use conv::{conv2d, Conv2d};
+pub use dims::{ConvDim, PoolDim};
+pub use kernels::CpuFloat;
+pub use models::{LeNet300, LeNet5, LeNet5Net, Mlp};
+pub use pool::{max_pool2d, MaxPool2d};
+pub use size::size_report;

@@ -1,0 +1,9 @@
+//! Training, cell by cell: [`TrainConfig`], a resumable [`Session`], and [`evaluate`].
+
+mod config;
+mod evaluate;
+mod session;
+
+pub use config::{Optimizer, TrainConfig};
+pub use evaluate::{evaluate, predict_logits};
+pub use session::{Session, TypedSession};

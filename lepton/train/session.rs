@@ -1,0 +1,461 @@
+//! A training session: model, optimiser state, data and history in one object, so `fit` can be
+//! called again and again from notebook cells and every call continues where the last stopped.
+
+use std::any::Any;
+use std::path::Path;
+use std::time::Instant;
+
+use dfdx::losses::cross_entropy_with_logits_loss;
+use dfdx::nn::ZeroGrads;
+use dfdx::optim::{Adam, AdamConfig, Momentum, Optimizer as DfdxOptimizer, Sgd, SgdConfig, WeightDecay};
+use dfdx::prelude::{Cpu, Gradients, Tensor};
+use dfdx::tensor::{AsArray, TensorFromVec, Trace};
+use dfdx::tensor_ops::Backward;
+
+use super::config::{check_learning_rate, Optimizer, TrainConfig};
+use super::evaluate::{argmax, check_data, evaluate, predict_logits};
+use crate::data::Dataset;
+use crate::error::{LeptonError, Result};
+use crate::nn::{checkpoint, size_report, Arch, Classifier, LeNet300, LeNet5};
+use crate::report::{EpochRecord, EvalReport, History, SizeReport};
+
+enum Opt<M> {
+    Adam(Adam<M, f32, Cpu>),
+    Sgd(Sgd<M, f32, Cpu>),
+}
+
+impl<M: Classifier> Opt<M> {
+    fn new(model: &M, cfg: &TrainConfig) -> Self {
+        let wd = (cfg.weight_decay > 0.0).then_some(WeightDecay::L2(cfg.weight_decay));
+        match cfg.optimizer {
+            Optimizer::Adam { beta1, beta2, eps } => Opt::Adam(Adam::new(
+                model,
+                AdamConfig { lr: cfg.learning_rate, betas: [beta1, beta2], eps, weight_decay: wd },
+            )),
+            Optimizer::Sgd { momentum } => Opt::Sgd(Sgd::new(
+                model,
+                SgdConfig {
+                    lr: cfg.learning_rate,
+                    momentum: (momentum > 0.0).then_some(Momentum::Classic(momentum)),
+                    weight_decay: wd,
+                },
+            )),
+        }
+    }
+
+    fn set_lr(&mut self, lr: f64) {
+        match self {
+            Opt::Adam(o) => o.cfg.lr = lr,
+            Opt::Sgd(o) => o.cfg.lr = lr,
+        }
+    }
+
+    fn update(&mut self, model: &mut M, grads: &Gradients<f32, Cpu>) -> Result<()> {
+        let r = match self {
+            Opt::Adam(o) => o.update(model, grads),
+            Opt::Sgd(o) => o.update(model, grads),
+        };
+        r.map_err(|e| LeptonError::Device { op: "optimizer update", reason: format!("{e:?}") })
+    }
+}
+
+/// A session for one concrete model type. Most users reach it through [`Session`], which
+/// hides the type; a user-defined [`Classifier`] uses it directly.
+pub struct TypedSession<M: Classifier> {
+    name: String,
+    dev: Cpu,
+    model: M,
+    opt: Opt<M>,
+    config: TrainConfig,
+    train: Dataset,
+    val: Option<Dataset>,
+    history: History,
+    steps: usize,
+    grads: Option<Gradients<f32, Cpu>>,
+}
+
+fn mix_seed(seed: u64, epoch: usize) -> u64 {
+    // splitmix64 of (seed, epoch): a different, reproducible shuffle every epoch
+    let mut z = seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+fn all_finite<M: Classifier>(model: &M) -> bool {
+    checkpoint::tensors_of(model).iter().all(|(_, _, v)| v.iter().all(|x| x.is_finite()))
+}
+
+impl<M: Classifier> TypedSession<M> {
+    /// A new session with freshly initialised weights drawn from `config.seed`.
+    pub fn new(train: Dataset, val: Option<Dataset>, config: TrainConfig) -> Result<Self> {
+        config.validate()?;
+        check_data::<M>(&train)?;
+        if let Some(v) = &val {
+            check_data::<M>(v)?;
+        }
+        let dev = Cpu::seed_from_u64(config.seed);
+        let model = M::build(&dev)?;
+        Ok(Self::with_model(model, train, val, config))
+    }
+
+    fn with_model(model: M, train: Dataset, val: Option<Dataset>, config: TrainConfig) -> Self {
+        let dev = Cpu::seed_from_u64(config.seed);
+        let opt = Opt::new(&model, &config);
+        let name = format!("{} on {}", M::arch_name(), train.name());
+        TypedSession {
+            history: History { name: name.clone(), epochs: Vec::new() },
+            name,
+            dev,
+            model,
+            opt,
+            config,
+            train,
+            val,
+            steps: 0,
+            grads: None,
+        }
+    }
+
+    /// A session starting from an existing model (e.g. loaded from a checkpoint).
+    pub fn from_model(model: M, train: Dataset, val: Option<Dataset>, config: TrainConfig) -> Result<Self> {
+        config.validate()?;
+        check_data::<M>(&train)?;
+        if let Some(v) = &val {
+            check_data::<M>(v)?;
+        }
+        Ok(Self::with_model(model, train, val, config))
+    }
+
+    /// The model.
+    pub fn model(&self) -> &M {
+        &self.model
+    }
+    /// The model, mutably (e.g. to apply a compression technique between `fit` calls).
+    pub fn model_mut(&mut self) -> &mut M {
+        &mut self.model
+    }
+    /// The history so far.
+    pub fn history(&self) -> &History {
+        &self.history
+    }
+    /// The settings.
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+    /// Optimiser steps taken so far.
+    pub fn steps(&self) -> usize {
+        self.steps
+    }
+
+    /// Changes the learning rate for the following epochs.
+    pub fn set_learning_rate(&mut self, lr: f64) -> Result<()> {
+        check_learning_rate(lr)?;
+        self.config.learning_rate = lr;
+        self.opt.set_lr(lr);
+        Ok(())
+    }
+
+    /// Trains `epochs` more epochs and returns the whole history so far.
+    ///
+    /// A non-finite loss stops the run with [`LeptonError::NonFiniteLoss`]; the model then holds
+    /// the weights of the last step whose weights were all finite.
+    pub fn fit(&mut self, epochs: usize) -> Result<History> {
+        if epochs == 0 {
+            return Err(LeptonError::config("epochs", 0, "must be at least 1"));
+        }
+        for _ in 0..epochs {
+            let record = self.train_epoch()?;
+            if self.config.progress {
+                println!("{}", format_epoch(&record, self.history.epochs.len() + 1));
+            }
+            self.history.epochs.push(record);
+        }
+        Ok(self.history.clone())
+    }
+
+    fn train_epoch(&mut self) -> Result<EpochRecord> {
+        let start = Instant::now();
+        let epoch = self.history.epochs.len() + 1;
+        let batches = self.train.batches(self.config.batch_size, Some(mix_seed(self.config.seed, epoch)))?;
+        let bar = if self.config.progress {
+            indicatif::ProgressBar::new(batches.len() as u64)
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        let k = M::CLASSES;
+        let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
+        for (step, batch) in batches.enumerate() {
+            let n = batch.len;
+            let x: Tensor<(usize, usize), f32, Cpu> = self
+                .dev
+                .try_tensor_from_vec(batch.x, (n, M::INPUTS))
+                .map_err(|e| LeptonError::device("batch", e))?;
+            let mut onehot = vec![0.0f32; n * k];
+            for (i, &y) in batch.y.iter().enumerate() {
+                if let Some(v) = onehot.get_mut(i * k + y) {
+                    *v = 1.0;
+                }
+            }
+            let y: Tensor<(usize, usize), f32, Cpu> = self
+                .dev
+                .try_tensor_from_vec(onehot, (n, k))
+                .map_err(|e| LeptonError::device("batch", e))?;
+            let grads = match self.grads.take() {
+                Some(g) => g,
+                None => self.model.try_alloc_grads().map_err(|e| LeptonError::device("alloc grads", e))?,
+            };
+            let logits = self.model.logits(x.traced(grads))?;
+            let values = logits.as_vec();
+            let loss = cross_entropy_with_logits_loss(logits, y);
+            let loss_value = loss.array();
+            if !loss_value.is_finite() {
+                bar.finish_and_clear();
+                return Err(LeptonError::NonFiniteLoss { epoch, step: step + 1, loss: loss_value });
+            }
+            let mut grads = loss.try_backward().map_err(|e| LeptonError::device("backward", e))?;
+            let before = self.model.clone();
+            self.opt.update(&mut self.model, &grads)?;
+            self.steps += 1;
+            if !all_finite(&self.model) {
+                self.model = before;
+                bar.finish_and_clear();
+                return Err(LeptonError::NonFiniteLoss { epoch, step: step + 1, loss: f32::NAN });
+            }
+            self.model.try_zero_grads(&mut grads).map_err(|e| LeptonError::device("zero grads", e))?;
+            self.grads = Some(grads);
+            loss_sum += loss_value as f64 * n as f64;
+            seen += n;
+            for (row, &label) in values.chunks_exact(k).zip(&batch.y) {
+                correct += usize::from(argmax(row) == label);
+            }
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+        let (val_loss, val_accuracy) = match &self.val {
+            Some(v) => {
+                let r = evaluate(&self.model, &self.name, v, self.config.eval_batch_size)?;
+                (Some(r.loss), Some(r.accuracy))
+            }
+            None => (None, None),
+        };
+        Ok(EpochRecord {
+            epoch,
+            train_loss: loss_sum / seen.max(1) as f64,
+            train_accuracy: correct as f64 / seen.max(1) as f64,
+            val_loss,
+            val_accuracy,
+            learning_rate: self.config.learning_rate,
+            wall_seconds: start.elapsed().as_secs_f64(),
+            samples: seen,
+        })
+    }
+
+    /// Evaluates the current model on `data`.
+    pub fn evaluate(&self, data: &Dataset) -> Result<EvalReport> {
+        evaluate(&self.model, &M::arch_name(), data, self.config.eval_batch_size)
+    }
+
+    /// Predicted class of every sample of `data`.
+    pub fn predict(&self, data: &Dataset) -> Result<Vec<usize>> {
+        let logits = predict_logits(&self.model, data, self.config.eval_batch_size)?;
+        Ok(logits.chunks_exact(M::CLASSES).map(argmax).collect())
+    }
+
+    /// Saves the weights as safetensors (atomically).
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        let arch = M::arch_name();
+        let epochs = self.history.epochs.len().to_string();
+        let seed = self.config.seed.to_string();
+        checkpoint::save_safetensors(&self.model, path, &[("arch", &arch), ("epochs", &epochs), ("seed", &seed)])
+    }
+
+    /// Loads weights saved by [`TypedSession::save`]; on error nothing changes.
+    pub fn load(&mut self, path: impl AsRef<Path>) -> Result<()> {
+        checkpoint::load_safetensors(&mut self.model, path)
+    }
+}
+
+fn format_epoch(r: &EpochRecord, _next: usize) -> String {
+    let val = match (r.val_loss, r.val_accuracy) {
+        (Some(l), Some(a)) => format!("  val loss {l:.4} acc {:.2}%", a * 100.0),
+        _ => String::new(),
+    };
+    format!(
+        "epoch {:>3}  train loss {:.4} acc {:.2}%{}  ({:.1} s, {:.0} samples/s)",
+        r.epoch,
+        r.train_loss,
+        r.train_accuracy * 100.0,
+        val,
+        r.wall_seconds,
+        r.samples as f64 / r.wall_seconds.max(1e-9)
+    )
+}
+
+/// What [`Session`] needs from a typed session, object-safe so notebooks call compiled code.
+trait AnySession {
+    fn fit(&mut self, epochs: usize) -> Result<History>;
+    fn run(&mut self) -> Result<History>;
+    fn evaluate(&self, data: &Dataset) -> Result<EvalReport>;
+    fn predict(&self, data: &Dataset) -> Result<Vec<usize>>;
+    fn history(&self) -> &History;
+    fn size(&self) -> SizeReport;
+    fn save(&self, path: &Path) -> Result<()>;
+    fn load(&mut self, path: &Path) -> Result<()>;
+    fn tensors(&self) -> Vec<(String, Vec<usize>, Vec<f32>)>;
+    fn set_learning_rate(&mut self, lr: f64) -> Result<()>;
+    fn config(&self) -> &TrainConfig;
+    fn steps(&self) -> usize;
+    fn as_any(&self) -> &dyn Any;
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+}
+
+impl<M: Classifier> AnySession for TypedSession<M> {
+    fn fit(&mut self, epochs: usize) -> Result<History> {
+        TypedSession::fit(self, epochs)
+    }
+    fn run(&mut self) -> Result<History> {
+        TypedSession::fit(self, self.config.epochs)
+    }
+    fn evaluate(&self, data: &Dataset) -> Result<EvalReport> {
+        TypedSession::evaluate(self, data)
+    }
+    fn predict(&self, data: &Dataset) -> Result<Vec<usize>> {
+        TypedSession::predict(self, data)
+    }
+    fn history(&self) -> &History {
+        &self.history
+    }
+    fn size(&self) -> SizeReport {
+        size_report(&M::arch_name(), &self.model)
+    }
+    fn save(&self, path: &Path) -> Result<()> {
+        TypedSession::save(self, path)
+    }
+    fn load(&mut self, path: &Path) -> Result<()> {
+        TypedSession::load(self, path)
+    }
+    fn tensors(&self) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+        checkpoint::tensors_of(&self.model)
+    }
+    fn set_learning_rate(&mut self, lr: f64) -> Result<()> {
+        TypedSession::set_learning_rate(self, lr)
+    }
+    fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+    fn steps(&self) -> usize {
+        self.steps
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
+/// A training session for one of the built-in architectures, with no generic parameters, so
+/// notebook cells that use it compile in about a second (the training code was compiled once,
+/// with the library).
+///
+/// ```no_run
+/// use lepton::prelude::*;
+/// # fn main() -> lepton::Result<()> {
+/// let (train, val) = fashion_mnist(Split::Train)?.split_validation(0.1, 0)?;
+/// let mut s = Session::new(Arch::LeNet300, train, Some(val), TrainConfig::default())?;
+/// s.fit(2)?;          // two epochs
+/// s.fit(1)?;          // one more: optimiser state and history carry on
+/// let report = s.evaluate(&fashion_mnist(Split::Test)?)?;
+/// s.save("checkpoints/lenet300.safetensors")?;
+/// # Ok(()) }
+/// ```
+pub struct Session {
+    arch: Arch,
+    inner: Box<dyn AnySession>,
+}
+
+impl Session {
+    /// A new session with weights initialised from `config.seed`.
+    pub fn new(arch: Arch, train: Dataset, val: Option<Dataset>, config: TrainConfig) -> Result<Session> {
+        let inner: Box<dyn AnySession> = match arch {
+            Arch::LeNet300 => Box::new(TypedSession::<LeNet300>::new(train, val, config)?),
+            Arch::LeNet5 => Box::new(TypedSession::<LeNet5>::new(train, val, config)?),
+        };
+        Ok(Session { arch, inner })
+    }
+
+    /// A new session whose weights come from a checkpoint saved by [`Session::save`].
+    pub fn from_checkpoint(
+        arch: Arch,
+        path: impl AsRef<Path>,
+        train: Dataset,
+        val: Option<Dataset>,
+        config: TrainConfig,
+    ) -> Result<Session> {
+        let mut s = Session::new(arch, train, val, config)?;
+        s.load(path)?;
+        Ok(s)
+    }
+
+    /// The architecture.
+    pub fn arch(&self) -> Arch {
+        self.arch
+    }
+    /// Trains `epochs` more epochs; returns the whole history so far.
+    pub fn fit(&mut self, epochs: usize) -> Result<History> {
+        self.inner.fit(epochs)
+    }
+    /// Trains `config.epochs` more epochs.
+    pub fn run(&mut self) -> Result<History> {
+        self.inner.run()
+    }
+    /// Evaluates on `data`.
+    pub fn evaluate(&self, data: &Dataset) -> Result<EvalReport> {
+        self.inner.evaluate(data)
+    }
+    /// Predicted class per sample.
+    pub fn predict(&self, data: &Dataset) -> Result<Vec<usize>> {
+        self.inner.predict(data)
+    }
+    /// The history so far.
+    pub fn history(&self) -> &History {
+        self.inner.history()
+    }
+    /// Parameters and bytes per tensor.
+    pub fn size(&self) -> SizeReport {
+        self.inner.size()
+    }
+    /// Saves the weights as safetensors (atomic write).
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        self.inner.save(path.as_ref())
+    }
+    /// Loads weights; on error the session is unchanged.
+    pub fn load(&mut self, path: impl AsRef<Path>) -> Result<()> {
+        self.inner.load(path.as_ref())
+    }
+    /// Every tensor as (path, shape, values), in the model's order.
+    pub fn tensors(&self) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+        self.inner.tensors()
+    }
+    /// Changes the learning rate for the following epochs.
+    pub fn set_learning_rate(&mut self, lr: f64) -> Result<()> {
+        self.inner.set_learning_rate(lr)
+    }
+    /// The settings.
+    pub fn config(&self) -> &TrainConfig {
+        self.inner.config()
+    }
+    /// Optimiser steps taken so far.
+    pub fn steps(&self) -> usize {
+        self.inner.steps()
+    }
+    /// The typed session inside, e.g. `s.typed::<LeNet5>()`, for techniques that need the types.
+    pub fn typed<M: Classifier>(&self) -> Option<&TypedSession<M>> {
+        self.inner.as_any().downcast_ref()
+    }
+    /// The typed session inside, mutably.
+    pub fn typed_mut<M: Classifier>(&mut self) -> Option<&mut TypedSession<M>> {
+        self.inner.as_any_mut().downcast_mut()
+    }
+}
