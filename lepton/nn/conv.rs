@@ -6,9 +6,9 @@
 //! stride 1. Channel and kernel sizes are const generics, and the output extents are types too
 //! (see [`ConvDim`]), so mismatched layers fail to compile.
 //!
-//! Forward: `cols[c·K·K + i·K + j, b·P + y·OW + x] = input[b, c, y + i, x + j]`, then
-//! `out = W · cols + bias` with `P = OH·OW`. Backward: `dW += dY · colsᵀ`, `db += Σ dY`, and,
-//! unless the caller says the input needs no gradient, `dX = col2im(Wᵀ · dY)`.
+//! Forward: `cols[b·P + y·OW + x, c·K·K + i·K + j] = input[b, c, y + i, x + j]` (one patch per
+//! row), then `out = cols · Wᵀ + bias` with `P = OH·OW`. Backward: `dW += dYᵀ · cols`,
+//! `db += Σ dY`, and, unless the caller says the input needs no gradient, `dX = col2im(dY · W)`.
 
 use dfdx::nn::modules::{ModuleVisitor, TensorCollection, TensorOptions};
 use dfdx::prelude::{Const, Cpu, Dim, Dtype, HasShape, Rank1, Rank4, Tape, Tensor};
@@ -17,7 +17,9 @@ use dfdx::tensor_ops::{Device, ReshapeTo};
 use rand_distr::Uniform;
 
 use super::dims::ConvDim;
-use super::kernels::{matmul_into, CpuFloat, MatRef};
+use rayon::prelude::*;
+
+use super::kernels::{host_vec, matmul_into_seq, CpuFloat, MatRef};
 use crate::error::{LeptonError, Result};
 
 /// A `K`×`K` convolution from `I` to `O` channels, stride 1, no padding.
@@ -113,42 +115,47 @@ impl Geometry {
     }
 }
 
-/// `cols` is `(C·K·K) × (B·P)` row-major.
-fn im2col<E: Copy>(x: &[E], g: &Geometry, cols: &mut [E]) {
-    let (n, p) = (g.n(), g.p());
-    for c in 0..g.c {
-        for i in 0..g.k {
-            for j in 0..g.k {
-                let row = (c * g.k + i) * g.k + j;
-                let dst_row = &mut cols[row * n..(row + 1) * n];
-                for b in 0..g.batch {
-                    let src_plane = &x[(b * g.c + c) * g.h * g.w..(b * g.c + c + 1) * g.h * g.w];
-                    for y in 0..g.oh {
-                        let src = &src_plane[(y + i) * g.w + j..(y + i) * g.w + j + g.ow];
-                        let d = b * p + y * g.ow;
-                        dst_row[d..d + g.ow].copy_from_slice(src);
+/// Samples per work item: the unit of parallelism, and small enough that a chunk's patch rows
+/// stay in cache (LeNet-5's first layer: 8 × 576 × 25 floats = 460 kB). Fixed, not derived
+/// from the thread count, so sums happen in the same order on every machine.
+const CHUNK: usize = 8;
+
+/// Patch rows: returns `(B·P) × (C·K·K)` row-major, one row per output pixel, so the big
+/// dimension of every product is the GEMM's `m` (the one its micro-kernel tiles best).
+fn im2col<E: Copy, const K: usize>(x: &[E], g: &Geometry) -> Vec<E> {
+    let mut cols = Vec::with_capacity(g.n() * g.ckk());
+    for b in 0..g.batch {
+        for y in 0..g.oh {
+            for xo in 0..g.ow {
+                for c in 0..g.c {
+                    let plane = &x[(b * g.c + c) * g.h * g.w..(b * g.c + c + 1) * g.h * g.w];
+                    for i in 0..K {
+                        let s = (y + i) * g.w + xo;
+                        cols.extend_from_slice(&plane[s..s + K]);
                     }
                 }
             }
         }
     }
+    cols
 }
 
-/// Adds the columns back onto the input layout (the adjoint of [`im2col`]).
-fn col2im_add<E: CpuFloat>(cols: &[E], g: &Geometry, dx: &mut [E]) {
-    let (n, p) = (g.n(), g.p());
-    for c in 0..g.c {
-        for i in 0..g.k {
-            for j in 0..g.k {
-                let row = (c * g.k + i) * g.k + j;
-                let src_row = &cols[row * n..(row + 1) * n];
-                for b in 0..g.batch {
+/// Adds patch rows back onto the input layout (the adjoint of [`im2col`]).
+fn col2im_add<E: CpuFloat, const K: usize>(cols: &[E], g: &Geometry, dx: &mut [E]) {
+    let (p, ckk) = (g.p(), g.ckk());
+    for b in 0..g.batch {
+        for y in 0..g.oh {
+            for xo in 0..g.ow {
+                let r = b * p + y * g.ow + xo;
+                let row = &cols[r * ckk..(r + 1) * ckk];
+                for c in 0..g.c {
                     let plane = &mut dx[(b * g.c + c) * g.h * g.w..(b * g.c + c + 1) * g.h * g.w];
-                    for y in 0..g.oh {
-                        let dst = &mut plane[(y + i) * g.w + j..(y + i) * g.w + j + g.ow];
-                        let s = b * p + y * g.ow;
-                        for (d, v) in dst.iter_mut().zip(&src_row[s..s + g.ow]) {
-                            *d += *v;
+                    for i in 0..K {
+                        let d = (y + i) * g.w + xo;
+                        let s = (c * K + i) * K;
+                        let (dst, src) = (&mut plane[d..d + K], &row[s..s + K]);
+                        for t in 0..K {
+                            dst[t] += src[t];
                         }
                     }
                 }
@@ -157,14 +164,101 @@ fn col2im_add<E: CpuFloat>(cols: &[E], g: &Geometry, dx: &mut [E]) {
     }
 }
 
-fn to_cpu_err(e: LeptonError) -> CpuError {
+fn to_cpu_err(_e: LeptonError) -> CpuError {
     // Only reachable on an internal size bug; dfdx's backward closures must return its own error.
-    let _ = e;
     CpuError::WrongNumElements
+}
+
+/// Forward of one chunk of samples: `out_c` is `(b, O, P)`.
+fn forward_chunk<E: CpuFloat, const K: usize>(
+    g: &Geometry,
+    o: usize,
+    x_c: &[E],
+    wv: &[E],
+    bv: &[E],
+    out_c: &mut [E],
+) -> Result<Vec<E>> {
+    let (n, p, ckk) = (g.n(), g.p(), g.ckk());
+    let cols = im2col::<E, K>(x_c, g);
+    // out_t (b·P × O) = cols · Wᵀ
+    let mut out_t = vec![E::default(); n * o];
+    matmul_into_seq(
+        "conv2d",
+        &mut out_t,
+        o,
+        false,
+        MatRef { data: &cols, rows: n, cols: ckk, rs: ckk, cs: 1 },
+        MatRef { data: wv, rows: ckk, cols: o, rs: 1, cs: ckk },
+    )?;
+    // (b, P, O) → (b, O, P), plus bias
+    for (bi, out_b) in out_c.chunks_exact_mut(o * p).enumerate() {
+        let src_b = &out_t[bi * p * o..(bi + 1) * p * o];
+        for (oi, out_bo) in out_b.chunks_exact_mut(p).enumerate() {
+            let bo = bv[oi];
+            for (pi, d) in out_bo.iter_mut().enumerate() {
+                *d = src_b[pi * o + oi] + bo;
+            }
+        }
+    }
+    Ok(cols)
+}
+
+/// Backward of one chunk, given the chunk's patch rows from the forward pass: returns the
+/// chunk's `(dW, db)` and adds `dX` into `gx_c` if given.
+fn backward_chunk<E: CpuFloat, const K: usize>(
+    g: &Geometry,
+    o: usize,
+    mut cols: Vec<E>,
+    wv: &[E],
+    gy_c: &[E],
+    gx_c: Option<&mut [E]>,
+) -> Result<(Vec<E>, Vec<E>)> {
+    let (n, p, ckk) = (g.n(), g.p(), g.ckk());
+    // dY from (b, O, P) to (b·P × O)
+    let mut gt = Vec::with_capacity(n * o);
+    for gy_b in gy_c.chunks_exact(o * p) {
+        for pi in 0..p {
+            for oi in 0..o {
+                gt.push(gy_b[oi * p + pi]);
+            }
+        }
+    }
+    let mut db = vec![E::default(); o];
+    for row in gt.chunks_exact(o) {
+        for (d, v) in db.iter_mut().zip(row) {
+            *d += *v;
+        }
+    }
+    // dW (O × CKK) = dY_tᵀ · cols
+    let mut dw = vec![E::default(); o * ckk];
+    matmul_into_seq(
+        "conv2d backward (weight)",
+        &mut dw,
+        ckk,
+        false,
+        MatRef { data: &gt, rows: o, cols: n, rs: 1, cs: o },
+        MatRef { data: &cols, rows: n, cols: ckk, rs: ckk, cs: 1 },
+    )?;
+    if let Some(gx_c) = gx_c {
+        // dcols (b·P × CKK) = dY_t · W, reusing the columns buffer
+        matmul_into_seq(
+            "conv2d backward (input)",
+            &mut cols,
+            ckk,
+            false,
+            MatRef { data: &gt, rows: n, cols: o, rs: o, cs: 1 },
+            MatRef { data: wv, rows: o, cols: ckk, rs: ckk, cs: 1 },
+        )?;
+        col2im_add::<E, K>(&cols, g, gx_c);
+    }
+    Ok((dw, db))
 }
 
 /// The convolution as a function of tensors. `input_grad = false` skips `dX` on backward
 /// (the gradients of weight and bias are always computed when the input carries a tape).
+///
+/// The batch is cut into chunks of 8 samples that run in parallel (rayon); per-chunk weight
+/// gradients are summed in chunk order, so results are bit-identical for any thread count.
 ///
 /// Errors when a run-time extent is smaller than the kernel.
 pub fn conv2d<B, const C: usize, H, W, const O: usize, const K: usize, E, T>(
@@ -198,87 +292,67 @@ where
 
     let x = x.try_contiguous().map_err(|e| LeptonError::device("conv2d", e))?;
     let (x, mut tape) = x.split_tape();
-    let xv = x.as_vec();
-    let (n, p, ckk) = (g.n(), g.p(), g.ckk());
-    let mut cols = vec![E::default(); ckk * n];
-    im2col(&xv, &g, &mut cols);
-    drop(xv);
+    let xv = host_vec(&x)?;
+    let wv = host_vec(weight)?;
+    let bv = host_vec(bias)?;
+    let p = g.p();
+    let (sample_in, sample_out) = (C * hn * wn, O * p);
+    let chunk_geometry = move |samples: usize| Geometry { batch: samples, ..g };
 
-    let wv = weight.as_vec();
-    let bv = bias.as_vec();
-    let mut out_t = vec![E::default(); O * n];
-    matmul_into(
-        "conv2d",
-        &mut out_t,
-        n,
-        false,
-        MatRef { data: &wv, rows: O, cols: ckk, rs: ckk, cs: 1 },
-        MatRef { data: &cols, rows: ckk, cols: n, rs: n, cs: 1 },
-    )?;
-    let mut out = vec![E::default(); batch * O * p];
-    for (bi, out_b) in out.chunks_exact_mut(O * p).enumerate() {
-        for (o, out_bo) in out_b.chunks_exact_mut(p).enumerate() {
-            let src = &out_t[o * n + bi * p..o * n + (bi + 1) * p];
-            let bo = bv[o];
-            for (d, s) in out_bo.iter_mut().zip(src) {
-                *d = *s + bo;
-            }
-        }
-    }
-    drop(out_t);
+    let mut out = vec![E::default(); batch * sample_out];
+    // the patch rows of every chunk, kept for the backward pass
+    let cols: Vec<Vec<E>> = out
+        .par_chunks_mut(CHUNK * sample_out)
+        .zip(xv.par_chunks(CHUNK * sample_in))
+        .map(|(out_c, x_c)| {
+            let gc = chunk_geometry(x_c.len() / sample_in);
+            forward_chunk::<E, K>(&gc, O, x_c, &wv, &bv, out_c)
+        })
+        .collect::<Result<_>>()?;
+    drop(xv);
     let dev = x.device().clone();
     let out = dev
         .try_tensor_from_vec(out, (b, Const::<O>, oh_dim, ow_dim))
         .map_err(|e| LeptonError::device("conv2d", e))?;
 
-    if T::OWNS_TAPE {
+    if T::OWNS_TAPE && batch > 0 {
         let (x_id, w_id, b_id, out_id) = (x.clone(), weight.clone(), bias.clone(), out.clone());
         tape.add_backward_op(move |grads| {
-            // dY as (O × B·P)
             let gy: Vec<E> = E::grad_slice(grads.get_or_alloc_mut(&out_id)?).to_vec();
-            let mut gt = vec![E::default(); O * n];
-            for (bi, gy_b) in gy.chunks_exact(O * p).enumerate() {
-                for (o, gy_bo) in gy_b.chunks_exact(p).enumerate() {
-                    gt[o * n + bi * p..o * n + (bi + 1) * p].copy_from_slice(gy_bo);
-                }
+            let parts: Vec<(Vec<E>, Vec<E>)> = if input_grad {
+                let gx = E::grad_slice(grads.get_or_alloc_mut(&x_id)?);
+                gx.par_chunks_mut(CHUNK * sample_in)
+                    .zip(cols.into_par_iter())
+                    .zip(gy.par_chunks(CHUNK * sample_out))
+                    .map(|((gx_c, cols_c), gy_c)| {
+                        let gc = chunk_geometry(gy_c.len() / sample_out);
+                        backward_chunk::<E, K>(&gc, O, cols_c, &wv, gy_c, Some(gx_c))
+                    })
+                    .collect::<Result<_>>()
+            } else {
+                cols.into_par_iter()
+                    .zip(gy.par_chunks(CHUNK * sample_out))
+                    .map(|(cols_c, gy_c)| {
+                        let gc = chunk_geometry(gy_c.len() / sample_out);
+                        backward_chunk::<E, K>(&gc, O, cols_c, &wv, gy_c, None)
+                    })
+                    .collect::<Result<_>>()
             }
-            drop(gy);
-            {
-                let gb = E::grad_slice(grads.get_or_alloc_mut(&b_id)?);
-                for (o, gbo) in gb.iter_mut().enumerate() {
-                    let mut s = E::default();
-                    for v in &gt[o * n..(o + 1) * n] {
-                        s += *v;
-                    }
-                    *gbo += s;
-                }
-            }
+            .map_err(to_cpu_err)?;
+            // sum the chunks in order: the same bits for any number of threads
             {
                 let gw = E::grad_slice(grads.get_or_alloc_mut(&w_id)?);
-                matmul_into(
-                    "conv2d backward (weight)",
-                    gw,
-                    ckk,
-                    true,
-                    MatRef { data: &gt, rows: O, cols: n, rs: n, cs: 1 },
-                    MatRef { data: &cols, rows: n, cols: ckk, rs: 1, cs: n },
-                )
-                .map_err(to_cpu_err)?;
+                for (dw, _) in &parts {
+                    for (g, v) in gw.iter_mut().zip(dw) {
+                        *g += *v;
+                    }
+                }
             }
-            if input_grad {
-                // reuse the columns buffer for dcols = Wᵀ · dY
-                let mut dcols = cols;
-                matmul_into(
-                    "conv2d backward (input)",
-                    &mut dcols,
-                    n,
-                    false,
-                    MatRef { data: &wv, rows: ckk, cols: O, rs: 1, cs: ckk },
-                    MatRef { data: &gt, rows: O, cols: n, rs: n, cs: 1 },
-                )
-                .map_err(to_cpu_err)?;
-                let gx = E::grad_slice(grads.get_or_alloc_mut(&x_id)?);
-                col2im_add(&dcols, &g, gx);
+            let gb = E::grad_slice(grads.get_or_alloc_mut(&b_id)?);
+            for (_, db) in &parts {
+                for (g, v) in gb.iter_mut().zip(db) {
+                    *g += *v;
+                }
             }
             Ok(())
         });

@@ -5,13 +5,14 @@
 //! `(batch, classes)`. Tensor paths (checkpoint keys, pruning keys) are `fc1.weight`,
 //! `conv1.bias`, and so on.
 
-use dfdx::nn::modules::{Linear, Module, ModuleVisitor, TensorCollection};
+use dfdx::nn::modules::{Linear, ModuleVisitor, TensorCollection};
 use dfdx::prelude::{Const, Cpu, Dim, Dtype, HasShape, Tape, Tensor};
 use dfdx::tensor::Storage;
 use dfdx::tensor_ops::{Device, ReshapeTo};
 
 use super::conv::Conv2d;
 use super::kernels::CpuFloat;
+use super::linear::linear_layer;
 use super::pool::MaxPool2d;
 use crate::error::{LeptonError, Result};
 
@@ -62,9 +63,10 @@ where
         &self,
         x: Tensor<(B, Const<IN>), E, Cpu, T>,
     ) -> Result<Tensor<(B, Const<OUT>), E, Cpu, T>> {
-        let x = self.fc1.try_forward(x).map_err(dev_err("fc1"))?.try_relu().map_err(dev_err("relu"))?;
-        let x = self.fc2.try_forward(x).map_err(dev_err("fc2"))?.try_relu().map_err(dev_err("relu"))?;
-        self.fc3.try_forward(x).map_err(dev_err("fc3"))
+        // fc1 reads the data: no gradient for its input
+        let x = linear_layer(&self.fc1, x, false)?.try_relu().map_err(dev_err("relu"))?;
+        let x = linear_layer(&self.fc2, x, true)?.try_relu().map_err(dev_err("relu"))?;
+        linear_layer(&self.fc3, x, true)
     }
 }
 
@@ -152,8 +154,8 @@ where
         let x = self.conv2.try_forward(x)?.try_relu().map_err(dev_err("relu"))?;
         let x = MaxPool2d::<2>.try_forward(x)?;
         let x = x.try_reshape_like(&(b, Const::<FLAT>)).map_err(dev_err("flatten"))?;
-        let x = self.fc1.try_forward(x).map_err(dev_err("fc1"))?.try_relu().map_err(dev_err("relu"))?;
-        let x = self.fc2.try_forward(x).map_err(dev_err("fc2"))?.try_relu().map_err(dev_err("relu"))?;
-        self.fc3.try_forward(x).map_err(dev_err("fc3"))
+        let x = linear_layer(&self.fc1, x, true)?.try_relu().map_err(dev_err("relu"))?;
+        let x = linear_layer(&self.fc2, x, true)?.try_relu().map_err(dev_err("relu"))?;
+        linear_layer(&self.fc3, x, true)
     }
 }

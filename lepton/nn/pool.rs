@@ -9,7 +9,7 @@ use dfdx::tensor::{PutTape, SplitTape, TensorFromVec};
 use dfdx::tensor_ops::{Device, ReshapeTo};
 
 use super::dims::PoolDim;
-use super::kernels::CpuFloat;
+use super::kernels::{host_vec, CpuFloat};
 use crate::error::{LeptonError, Result};
 
 /// `K`×`K` max pooling with stride `K`, as a zero-sized layer.
@@ -58,7 +58,7 @@ where
 
     let x = x.try_contiguous().map_err(|e| LeptonError::device("max_pool2d", e))?;
     let (x, mut tape) = x.split_tape();
-    let xv = x.as_vec();
+    let xv = host_vec(&x)?;
     let planes = batch * C;
     let mut out = vec![E::default(); planes * oh * ow];
     let mut arg = vec![0usize; planes * oh * ow];

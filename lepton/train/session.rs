@@ -72,6 +72,10 @@ pub struct TypedSession<M: Classifier> {
     history: History,
     steps: usize,
     grads: Option<Gradients<f32, Cpu>>,
+    /// The weights before the latest optimiser step: the last weights known to give a finite
+    /// loss, restored when the next loss is not finite. (Cloning is cheap: dfdx shares the
+    /// buffers until the optimiser writes, then copies once.)
+    last_good: Option<M>,
 }
 
 fn mix_seed(seed: u64, epoch: usize) -> u64 {
@@ -114,6 +118,7 @@ impl<M: Classifier> TypedSession<M> {
             val,
             steps: 0,
             grads: None,
+            last_good: None,
         }
     }
 
@@ -178,8 +183,9 @@ impl<M: Classifier> TypedSession<M> {
         let start = Instant::now();
         let epoch = self.history.epochs.len() + 1;
         let batches = self.train.batches(self.config.batch_size, Some(mix_seed(self.config.seed, epoch)))?;
+        let n_batches = batches.len();
         let bar = if self.config.progress {
-            indicatif::ProgressBar::new(batches.len() as u64)
+            indicatif::ProgressBar::new(n_batches as u64)
         } else {
             indicatif::ProgressBar::hidden()
         };
@@ -211,17 +217,16 @@ impl<M: Classifier> TypedSession<M> {
             let loss_value = loss.array();
             if !loss_value.is_finite() {
                 bar.finish_and_clear();
+                // the current weights gave this loss: go back to the ones before the last step
+                if let Some(good) = self.last_good.take() {
+                    self.model = good;
+                }
                 return Err(LeptonError::NonFiniteLoss { epoch, step: step + 1, loss: loss_value });
             }
             let mut grads = loss.try_backward().map_err(|e| LeptonError::device("backward", e))?;
-            let before = self.model.clone();
+            self.last_good = Some(self.model.clone());
             self.opt.update(&mut self.model, &grads)?;
             self.steps += 1;
-            if !all_finite(&self.model) {
-                self.model = before;
-                bar.finish_and_clear();
-                return Err(LeptonError::NonFiniteLoss { epoch, step: step + 1, loss: f32::NAN });
-            }
             self.model.try_zero_grads(&mut grads).map_err(|e| LeptonError::device("zero grads", e))?;
             self.grads = Some(grads);
             loss_sum += loss_value as f64 * n as f64;
@@ -232,6 +237,13 @@ impl<M: Classifier> TypedSession<M> {
             bar.inc(1);
         }
         bar.finish_and_clear();
+        if !all_finite(&self.model) {
+            // the epoch's last step produced non-finite weights: keep the ones before it
+            if let Some(good) = self.last_good.take() {
+                self.model = good;
+            }
+            return Err(LeptonError::NonFiniteLoss { epoch, step: n_batches, loss: f32::NAN });
+        }
         let (val_loss, val_accuracy) = match &self.val {
             Some(v) => {
                 let r = evaluate(&self.model, &self.name, v, self.config.eval_batch_size)?;
