@@ -36,6 +36,20 @@ from pathlib import Path
 KERNEL = "lepton-rust"
 ROOT = Path(__file__).resolve().parent.parent
 PANIC_RE = re.compile(r"^thread '[^']*'(?: \(\d+\))? panicked at ", re.M)
+# evcxr also replies "ok" when a cell's `?` returns an error: it only prints the error on
+# stderr. So any stderr output fails a cell, unless the cell is tagged `allow-stderr`
+# (or `raises-exception`). Library code prints progress on stdout only.
+ALLOWED_TAGS = {"raises-exception", "allow-stderr"}
+
+
+def _stderr_failure(cell) -> str | None:
+    if ALLOWED_TAGS & set(cell.get("metadata", {}).get("tags", [])):
+        return None
+    text = _strip_ansi(_stderr_text(cell)).strip()
+    if not text:
+        return None
+    m = PANIC_RE.search(text)
+    return text[m.start():] if m else f"error printed on stderr (a `?` returned Err?):\n{text}"
 
 
 class CellPanicked(Exception):
@@ -71,8 +85,7 @@ def _error_outputs(cell) -> list[str]:
 
 def panicked_cell(nb) -> int | None:
     for i, cell in enumerate(nb.cells):
-        if (cell.cell_type == "code" and "raises-exception" not in cell.get("metadata", {}).get("tags", [])
-                and PANIC_RE.search(_strip_ansi(_stderr_text(cell)))):
+        if cell.cell_type == "code" and _stderr_failure(cell):
             return i
     return None
 
@@ -108,11 +121,9 @@ def run_one(path: Path, out_dir: Path, cwd: Path, timeout: int) -> dict:
         print(f"    [{done}/{total}] {first}", flush=True)
 
     def on_cell_executed(cell, cell_index, execute_reply):
-        if "raises-exception" in cell.get("metadata", {}).get("tags", []):
-            return
-        m = PANIC_RE.search(_strip_ansi(_stderr_text(cell)))
-        if m:
-            raise CellPanicked(_strip_ansi(_stderr_text(cell))[m.start():].strip())
+        failure = _stderr_failure(cell)
+        if failure:
+            raise CellPanicked(failure)
 
     client.on_cell_start = on_cell_start
     client.on_cell_executed = on_cell_executed

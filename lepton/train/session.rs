@@ -6,11 +6,11 @@ use std::path::Path;
 use std::time::Instant;
 
 use dfdx::losses::cross_entropy_with_logits_loss;
-use dfdx::nn::ZeroGrads;
+use dfdx::nn::{RecursiveWalker, TensorOptions, TensorVisitor, ViewTensorRef, ZeroGrads};
 use dfdx::optim::{Adam, AdamConfig, Momentum, Optimizer as DfdxOptimizer, Sgd, SgdConfig, WeightDecay};
-use dfdx::prelude::{Cpu, Gradients, Tensor};
+use dfdx::prelude::{Cpu, Gradients, HasShape, Shape, Tensor};
 use dfdx::tensor::{AsArray, TensorFromVec, Trace};
-use dfdx::tensor_ops::Backward;
+use dfdx::tensor_ops::{Backward, ReshapeTo};
 
 use super::config::{check_learning_rate, Optimizer, TrainConfig};
 use super::evaluate::{argmax, check_data, evaluate, predict_logits};
@@ -86,8 +86,43 @@ fn mix_seed(seed: u64, epoch: usize) -> u64 {
     z ^ (z >> 31)
 }
 
+/// Whether every weight of `model` is finite. Called after every optimiser step, so it copies
+/// each tensor with one `memcpy` into a reused buffer (not `as_vec`, which walks an index
+/// iterator element by element).
 fn all_finite<M: Classifier>(model: &M) -> bool {
-    checkpoint::tensors_of(model).iter().all(|(_, _, v)| v.iter().all(|x| x.is_finite()))
+    struct Finite {
+        ok: bool,
+        buf: Vec<f32>,
+    }
+    impl TensorVisitor<f32, Cpu> for Finite {
+        type Viewer = ViewTensorRef;
+        type Err = std::convert::Infallible;
+        type E2 = f32;
+        type D2 = Cpu;
+        fn visit<S: Shape>(
+            &mut self,
+            _opts: TensorOptions<S, f32, Cpu>,
+            t: &Tensor<S, f32, Cpu>,
+        ) -> std::result::Result<Option<Tensor<S, f32, Cpu>>, Self::Err> {
+            if !self.ok {
+                return Ok(None);
+            }
+            // `try_contiguous` gives a buffer of exactly `num_elements` (the same one for a
+            // parameter, whose strides are the standard ones), as `copy_into` needs.
+            match t.clone().try_contiguous() {
+                Ok(c) => {
+                    self.buf.resize(c.shape().num_elements(), 0.0);
+                    c.copy_into(&mut self.buf);
+                    self.ok = self.buf.iter().all(|x| x.is_finite());
+                }
+                Err(_) => self.ok = t.as_vec().iter().all(|x| x.is_finite()),
+            }
+            Ok(None)
+        }
+    }
+    let mut v = Finite { ok: true, buf: Vec::new() };
+    let _ = M::iter_tensors(&mut RecursiveWalker { m: model, f: &mut v });
+    v.ok
 }
 
 impl<M: Classifier> TypedSession<M> {
@@ -227,6 +262,16 @@ impl<M: Classifier> TypedSession<M> {
             self.last_good = Some(self.model.clone());
             self.opt.update(&mut self.model, &grads)?;
             self.steps += 1;
+            if !all_finite(&self.model) {
+                // This step made some weights non-finite. The loss need not show it yet (ReLU
+                // maps NaN to 0 and max pooling skips NaN), so check the weights themselves,
+                // every step: `last_good` then always holds finite weights.
+                bar.finish_and_clear();
+                if let Some(good) = self.last_good.take() {
+                    self.model = good;
+                }
+                return Err(LeptonError::NonFiniteLoss { epoch, step: step + 1, loss: f32::NAN });
+            }
             self.model.try_zero_grads(&mut grads).map_err(|e| LeptonError::device("zero grads", e))?;
             self.grads = Some(grads);
             loss_sum += loss_value as f64 * n as f64;
@@ -237,13 +282,6 @@ impl<M: Classifier> TypedSession<M> {
             bar.inc(1);
         }
         bar.finish_and_clear();
-        if !all_finite(&self.model) {
-            // the epoch's last step produced non-finite weights: keep the ones before it
-            if let Some(good) = self.last_good.take() {
-                self.model = good;
-            }
-            return Err(LeptonError::NonFiniteLoss { epoch, step: n_batches, loss: f32::NAN });
-        }
         let (val_loss, val_accuracy) = match &self.val {
             Some(v) => {
                 let r = evaluate(&self.model, &self.name, v, self.config.eval_batch_size)?;
