@@ -15,6 +15,7 @@
 pub mod data;
 pub mod error;
 pub mod nn;
+pub mod prune;
 pub mod prelude;
 pub mod report;
 pub mod train;

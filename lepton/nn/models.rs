@@ -22,7 +22,7 @@ fn dev_err(op: &'static str) -> impl FnOnce(dfdx::tensor::CpuError) -> LeptonErr
 
 /// A three-layer perceptron `IN → H1 → H2 → OUT` with ReLU between layers.
 #[derive(Debug, Clone)]
-pub struct Mlp<const IN: usize, const H1: usize, const H2: usize, const OUT: usize, E: Dtype, D: Storage<E>> {
+pub struct Mlp<const IN: usize, const H1: usize, const H2: usize, const OUT: usize, E: Dtype = f32, D: Storage<E> = Cpu> {
     pub fc1: Linear<IN, H1, E, D>,
     pub fc2: Linear<H1, H2, E, D>,
     pub fc3: Linear<H2, OUT, E, D>,
@@ -82,8 +82,8 @@ pub struct LeNet5Net<
     const F1: usize,
     const F2: usize,
     const OUT: usize,
-    E: Dtype,
-    D: Storage<E>,
+    E: Dtype = f32,
+    D: Storage<E> = Cpu,
 > {
     pub conv1: Conv2d<1, C1, 5, E, D>,
     pub conv2: Conv2d<C1, C2, 5, E, D>,

@@ -46,8 +46,10 @@ fn ensure_font() -> Result<()> {
 /// A plot, rendered as SVG and re-drawable as PNG.
 ///
 /// Built by [`History::plot`](super::History::plot), [`plot_histories`](super::plot_histories),
-/// [`EvalReport::plot_confusion`](super::EvalReport::plot_confusion) and
-/// [`ExperimentTable::plot_accuracy_vs_size`](super::ExperimentTable::plot_accuracy_vs_size).
+/// [`EvalReport::plot_confusion`](super::EvalReport::plot_confusion),
+/// [`ExperimentTable::plot_accuracy_vs_size`](super::ExperimentTable::plot_accuracy_vs_size),
+/// [`LineChart::plot`](super::LineChart::plot) and
+/// [`WeightHistograms::plot`](super::WeightHistograms::plot).
 /// In evcxr, a figure as the last expression of a cell shows inline.
 #[derive(Clone)]
 pub struct Figure {

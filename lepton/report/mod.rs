@@ -5,20 +5,21 @@
 //! - [`Tabular`]: each record as a Polars DataFrame, written atomically to Parquet or CSV.
 //! - [`Figure`]: training curves ([`History::plot`], [`plot_histories`]), confusion heat-maps
 //!   ([`EvalReport::plot_confusion`]) and accuracy against size
-//!   ([`ExperimentTable::plot_accuracy_vs_size`]), as SVG or PNG.
+//!   ([`ExperimentTable::plot_accuracy_vs_size`]), general line charts ([`LineChart`] of
+//!   [`Series`]) and weight histograms ([`WeightHistograms`]), as SVG or PNG.
 //! - Display: every record has `to_html` and `evcxr_display` (inline HTML in the evcxr Jupyter
 //!   kernel) and a plain-text `Display` table.
 mod experiment;
 mod figure;
-mod html;
+pub(crate) mod html;
 mod plots;
-mod table;
-mod text;
+pub(crate) mod table;
+pub(crate) mod text;
 mod types;
 
 pub use experiment::{ExperimentRow, ExperimentTable};
 pub use figure::Figure;
 pub use html::escape_html;
-pub use plots::plot_histories;
+pub use plots::{plot_histories, LineChart, Series, WeightHistograms};
 pub use table::Tabular;
 pub use types::*;

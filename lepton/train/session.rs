@@ -17,6 +17,7 @@ use super::evaluate::{argmax, check_data, evaluate, predict_logits};
 use crate::data::Dataset;
 use crate::error::{LeptonError, Result};
 use crate::nn::{checkpoint, size_report, Arch, Classifier, LeNet300, LeNet5};
+use crate::prune::{sensitivity_scan, GradualPruning, MaskSet, PruneMethod, SensitivityScan, SparsityReport};
 use crate::report::{EpochRecord, EvalReport, History, SizeReport};
 
 enum Opt<M> {
@@ -76,6 +77,10 @@ pub struct TypedSession<M: Classifier> {
     /// loss, restored when the next loss is not finite. (Cloning is cheap: dfdx shares the
     /// buffers until the optimiser writes, then copies once.)
     last_good: Option<M>,
+    /// Pruning masks, re-applied after every optimiser step so pruned weights stay exactly 0.
+    masks: Option<MaskSet>,
+    /// A gradual-pruning schedule that updates `masks` during training.
+    gradual: Option<GradualPruning>,
 }
 
 fn mix_seed(seed: u64, epoch: usize) -> u64 {
@@ -154,6 +159,8 @@ impl<M: Classifier> TypedSession<M> {
             steps: 0,
             grads: None,
             last_good: None,
+            masks: None,
+            gradual: None,
         }
     }
 
@@ -262,6 +269,15 @@ impl<M: Classifier> TypedSession<M> {
             self.last_good = Some(self.model.clone());
             self.opt.update(&mut self.model, &grads)?;
             self.steps += 1;
+            if let Some(g) = &self.gradual {
+                if g.is_update_step(self.steps) {
+                    let tensors = checkpoint::tensors_of(&self.model);
+                    self.masks = Some(MaskSet::compute(&tensors, &g.method_at(self.steps))?);
+                }
+            }
+            if let Some(m) = &self.masks {
+                m.apply_in_place(&mut self.model)?;
+            }
             if !all_finite(&self.model) {
                 // This step made some weights non-finite. The loss need not show it yet (ReLU
                 // maps NaN to 0 and max pooling skips NaN), so check the weights themselves,
@@ -301,6 +317,59 @@ impl<M: Classifier> TypedSession<M> {
         })
     }
 
+    /// Optimiser steps per epoch: ⌈training samples / batch size⌉.
+    pub fn steps_per_epoch(&self) -> usize {
+        self.train.len().div_ceil(self.config.batch_size.max(1))
+    }
+
+    /// Prunes the current weights by `method`, keeps the masks (re-applied after every
+    /// optimiser step from now on, replacing earlier masks) and returns the new sparsity.
+    pub fn prune(&mut self, method: &PruneMethod) -> Result<SparsityReport> {
+        let masks = MaskSet::compute(&checkpoint::tensors_of(&self.model), method)?;
+        self.set_masks(masks)?;
+        Ok(self.sparsity())
+    }
+
+    /// Sets the masks (checked against the model's tensors) and applies them at once.
+    pub fn set_masks(&mut self, masks: MaskSet) -> Result<()> {
+        masks.check(&checkpoint::tensors_of(&self.model))?;
+        masks.apply(&mut self.model)?;
+        self.masks = Some(masks);
+        Ok(())
+    }
+
+    /// The current masks, if any.
+    pub fn masks(&self) -> Option<&MaskSet> {
+        self.masks.as_ref()
+    }
+
+    /// Drops the masks (and any gradual schedule): training may regrow pruned weights.
+    pub fn clear_masks(&mut self) {
+        self.masks = None;
+        self.gradual = None;
+    }
+
+    /// Prunes gradually while training (Zhu & Gupta 2017): the masks are recomputed from the
+    /// current weights at every update step of `schedule`, counted in optimiser steps over the
+    /// session's life ([`TypedSession::steps`]).
+    pub fn set_gradual_pruning(&mut self, schedule: GradualPruning) -> Result<()> {
+        schedule.validate()?;
+        // checks the target's paths now rather than in the middle of an epoch
+        MaskSet::compute(&checkpoint::tensors_of(&self.model), &schedule.target)?;
+        self.gradual = Some(schedule);
+        Ok(())
+    }
+
+    /// Per-tensor sparsity and stored size of the current weights.
+    pub fn sparsity(&self) -> SparsityReport {
+        SparsityReport::from_tensors(&M::arch_name(), &checkpoint::tensors_of(&self.model))
+    }
+
+    /// Sensitivity scan of the current model on `data` (every prunable tensor alone).
+    pub fn sensitivity_scan(&self, data: &Dataset, grid: &[f64]) -> Result<SensitivityScan> {
+        sensitivity_scan(&self.model, data, None, grid, self.config.eval_batch_size)
+    }
+
     /// Evaluates the current model on `data`.
     pub fn evaluate(&self, data: &Dataset) -> Result<EvalReport> {
         evaluate(&self.model, &M::arch_name(), data, self.config.eval_batch_size)
@@ -320,9 +389,21 @@ impl<M: Classifier> TypedSession<M> {
         checkpoint::save_safetensors(&self.model, path, &[("arch", &arch), ("epochs", &epochs), ("seed", &seed)])
     }
 
-    /// Loads weights saved by [`TypedSession::save`]; on error nothing changes.
+    /// Loads weights saved by [`TypedSession::save`]; on error nothing changes. Masks and any
+    /// gradual schedule are dropped (they belonged to the old weights); for a pruned checkpoint,
+    /// [`TypedSession::mask_zeros`] derives the masks from its zeros.
     pub fn load(&mut self, path: impl AsRef<Path>) -> Result<()> {
-        checkpoint::load_safetensors(&mut self.model, path)
+        checkpoint::load_safetensors(&mut self.model, path)?;
+        self.clear_masks();
+        Ok(())
+    }
+
+    /// Masks every weight that is exactly 0 in the prunable tensors (weights with 2 or more
+    /// dimensions), e.g. after loading a pruned checkpoint, so fine-tuning keeps them at 0.
+    pub fn mask_zeros(&mut self) -> Result<SparsityReport> {
+        let masks = MaskSet::from_zeros(&checkpoint::tensors_of(&self.model));
+        self.set_masks(masks)?;
+        Ok(self.sparsity())
     }
 }
 
@@ -356,6 +437,16 @@ trait AnySession {
     fn set_learning_rate(&mut self, lr: f64) -> Result<()>;
     fn config(&self) -> &TrainConfig;
     fn steps(&self) -> usize;
+    fn steps_per_epoch(&self) -> usize;
+    fn arch_name(&self) -> String;
+    fn prune(&mut self, method: &PruneMethod) -> Result<SparsityReport>;
+    fn set_masks(&mut self, masks: MaskSet) -> Result<()>;
+    fn masks(&self) -> Option<&MaskSet>;
+    fn clear_masks(&mut self);
+    fn mask_zeros(&mut self) -> Result<SparsityReport>;
+    fn set_gradual_pruning(&mut self, schedule: GradualPruning) -> Result<()>;
+    fn sparsity(&self) -> SparsityReport;
+    fn sensitivity_scan(&self, data: &Dataset, grid: &[f64]) -> Result<SensitivityScan>;
     fn as_any(&self) -> &dyn Any;
     fn as_any_mut(&mut self) -> &mut dyn Any;
 }
@@ -397,6 +488,36 @@ impl<M: Classifier> AnySession for TypedSession<M> {
     fn steps(&self) -> usize {
         self.steps
     }
+    fn steps_per_epoch(&self) -> usize {
+        TypedSession::steps_per_epoch(self)
+    }
+    fn arch_name(&self) -> String {
+        M::arch_name()
+    }
+    fn prune(&mut self, method: &PruneMethod) -> Result<SparsityReport> {
+        TypedSession::prune(self, method)
+    }
+    fn set_masks(&mut self, masks: MaskSet) -> Result<()> {
+        TypedSession::set_masks(self, masks)
+    }
+    fn masks(&self) -> Option<&MaskSet> {
+        self.masks.as_ref()
+    }
+    fn clear_masks(&mut self) {
+        TypedSession::clear_masks(self)
+    }
+    fn mask_zeros(&mut self) -> Result<SparsityReport> {
+        TypedSession::mask_zeros(self)
+    }
+    fn set_gradual_pruning(&mut self, schedule: GradualPruning) -> Result<()> {
+        TypedSession::set_gradual_pruning(self, schedule)
+    }
+    fn sparsity(&self) -> SparsityReport {
+        TypedSession::sparsity(self)
+    }
+    fn sensitivity_scan(&self, data: &Dataset, grid: &[f64]) -> Result<SensitivityScan> {
+        TypedSession::sensitivity_scan(self, data, grid)
+    }
     fn as_any(&self) -> &dyn Any {
         self
     }
@@ -421,8 +542,19 @@ impl<M: Classifier> AnySession for TypedSession<M> {
 /// # Ok(()) }
 /// ```
 pub struct Session {
-    arch: Arch,
+    arch: Option<Arch>,
     inner: Box<dyn AnySession>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("arch", &self.arch_name())
+            .field("epochs", &self.history().epochs.len())
+            .field("steps", &self.steps())
+            .field("config", self.config())
+            .finish()
+    }
 }
 
 impl Session {
@@ -432,7 +564,16 @@ impl Session {
             Arch::LeNet300 => Box::new(TypedSession::<LeNet300>::new(train, val, config)?),
             Arch::LeNet5 => Box::new(TypedSession::<LeNet5>::new(train, val, config)?),
         };
-        Ok(Session { arch, inner })
+        Ok(Session { arch: Some(arch), inner })
+    }
+
+    /// A session around any [`Classifier`] model, e.g. a network from structured pruning
+    /// ([`crate::prune::Shrink`]). Generic: the cell calling it compiles the training code for
+    /// `M` once (a few seconds in evcxr).
+    pub fn from_model<M: Classifier>(model: M, train: Dataset, val: Option<Dataset>, config: TrainConfig) -> Result<Session> {
+        let inner = TypedSession::<M>::from_model(model, train, val, config)?;
+        let arch = [Arch::LeNet300, Arch::LeNet5].into_iter().find(|a| a.name() == M::arch_name());
+        Ok(Session { arch, inner: Box::new(inner) })
     }
 
     /// A new session whose weights come from a checkpoint saved by [`Session::save`].
@@ -448,9 +589,51 @@ impl Session {
         Ok(s)
     }
 
-    /// The architecture.
-    pub fn arch(&self) -> Arch {
+    /// The built-in architecture, if the model is one.
+    pub fn arch(&self) -> Option<Arch> {
         self.arch
+    }
+    /// The architecture's name, e.g. `LeNet-300-100` or `MLP-784-100-50-10`.
+    pub fn arch_name(&self) -> String {
+        self.inner.arch_name()
+    }
+    /// Optimiser steps per epoch.
+    pub fn steps_per_epoch(&self) -> usize {
+        self.inner.steps_per_epoch()
+    }
+    /// Prunes the current weights by `method` and keeps the masks: from now on they are
+    /// re-applied after every optimiser step, so pruned weights stay exactly 0 while
+    /// fine-tuning. Replaces earlier masks. Returns the new per-tensor sparsity.
+    pub fn prune(&mut self, method: &PruneMethod) -> Result<SparsityReport> {
+        self.inner.prune(method)
+    }
+    /// Sets masks computed elsewhere (checked against the model's tensor paths and shapes).
+    pub fn set_masks(&mut self, masks: MaskSet) -> Result<()> {
+        self.inner.set_masks(masks)
+    }
+    /// The current masks, if any.
+    pub fn masks(&self) -> Option<&MaskSet> {
+        self.inner.masks()
+    }
+    /// Drops masks and any gradual schedule.
+    pub fn clear_masks(&mut self) {
+        self.inner.clear_masks()
+    }
+    /// Masks the weights that are exactly 0 (after loading a pruned checkpoint).
+    pub fn mask_zeros(&mut self) -> Result<SparsityReport> {
+        self.inner.mask_zeros()
+    }
+    /// Gradual pruning during the following `fit` calls (Zhu & Gupta 2017).
+    pub fn set_gradual_pruning(&mut self, schedule: GradualPruning) -> Result<()> {
+        self.inner.set_gradual_pruning(schedule)
+    }
+    /// Per-tensor sparsity and stored size (dense, CSR, relative indices).
+    pub fn sparsity(&self) -> SparsityReport {
+        self.inner.sparsity()
+    }
+    /// Accuracy on `data` with each prunable tensor pruned alone to each sparsity of `grid`.
+    pub fn sensitivity_scan(&self, data: &Dataset, grid: &[f64]) -> Result<SensitivityScan> {
+        self.inner.sensitivity_scan(data, grid)
     }
     /// Trains `epochs` more epochs; returns the whole history so far.
     pub fn fit(&mut self, epochs: usize) -> Result<History> {

@@ -1,10 +1,13 @@
-//! The figures: training curves, confusion heat-map, accuracy against size.
+//! The figures: training curves, confusion heat-map, accuracy against size, and the general
+//! line chart ([`LineChart`]) and weight histograms ([`WeightHistograms`]).
 //!
 //! Each plot is data plus one drawing function generic over the plotters backend, so the SVG
 //! and the PNG of a figure come from the same code. Non-finite values are skipped.
 
 mod curves;
 mod heatmap;
+mod histograms;
+mod lines;
 mod scatter;
 
 use std::ops::Range;
@@ -20,6 +23,8 @@ use super::types::{EvalReport, History};
 use crate::error::{LeptonError, Result};
 
 pub(crate) use heatmap::row_share;
+pub use histograms::WeightHistograms;
+pub use lines::{LineChart, Series};
 
 /// Tableau-10 colours, one per run or group.
 const PALETTE: [RGBColor; 10] = [
@@ -44,6 +49,10 @@ pub(crate) enum Plot {
     Confusion(EvalReport),
     /// Test accuracy against stored size.
     AccuracyVsSize(ExperimentTable),
+    /// Named curves of (x, y) points.
+    Lines(LineChart),
+    /// Histograms of weight values, one panel per tensor.
+    Histograms(WeightHistograms),
 }
 
 impl Plot {
@@ -53,6 +62,8 @@ impl Plot {
             Plot::Histories { .. } => "training curves",
             Plot::Confusion(_) => "confusion matrix",
             Plot::AccuracyVsSize(_) => "accuracy vs size",
+            Plot::Lines(_) => "line chart",
+            Plot::Histograms(_) => "weight histograms",
         }
     }
 
@@ -67,6 +78,8 @@ impl Plot {
             }
             Plot::Confusion(report) => heatmap::draw_confusion(root, report).map_err(err),
             Plot::AccuracyVsSize(table) => scatter::draw_scatter(root, table).map_err(err),
+            Plot::Lines(chart) => lines::draw_lines(root, chart).map_err(err),
+            Plot::Histograms(h) => histograms::draw_histograms(root, h).map_err(err),
         }
     }
 }
@@ -176,6 +189,26 @@ impl TickedAxis<LogCoord<f64>> {
             ticks,
         }
     }
+
+    /// Like [`TickedAxis::log`], but with at most `max_ticks` ticks: only powers of ten when
+    /// the 1-2-5 ticks are too many, and then every second (third, ...) one if need be.
+    fn log_sparse(range: Range<f64>, max_ticks: usize) -> Self {
+        let (lo, hi) = (range.start, range.end);
+        let mut axis = Self::log(range);
+        let max_ticks = max_ticks.max(2);
+        if axis.ticks.len() > max_ticks {
+            let decades = (lo.log10().floor() as i32 - 1)..=(hi.log10().ceil() as i32 + 1);
+            let powers: Vec<f64> = decades
+                .map(|k| 10f64.powi(k))
+                .filter(|v| (lo..=hi).contains(v))
+                .collect();
+            if !powers.is_empty() {
+                let step = powers.len().div_ceil(max_ticks);
+                axis.ticks = powers.into_iter().step_by(step).collect();
+            }
+        }
+        axis
+    }
 }
 
 impl<R: Ranged<ValueType = f64>> Ranged for TickedAxis<R> {
@@ -244,5 +277,10 @@ fn tick_label(v: f64, span: f64) -> String {
     } else {
         2
     };
-    format!("{v:.decimals$}")
+    let s = format!("{v:.decimals$}");
+    // A tick a rounding error below zero would read "-0.00".
+    match s.strip_prefix('-') {
+        Some(rest) if rest.chars().all(|c| c == '0' || c == '.') => rest.to_owned(),
+        _ => s,
+    }
 }
