@@ -47,7 +47,7 @@ lab: setup ## Start JupyterLab on notebooks/ (127.0.0.1, token auth); NO_BROWSER
 	  --ServerApp.ip=127.0.0.1 --MappingKernelManager.default_kernel_name=lepton-rust $(if $(filter 1 true yes,$(NO_BROWSER)),--no-browser,) \
 	  $$( [[ $$(id -u) == 0 ]] && echo --allow-root )
 
-test: setup ## Everything: setup, cargo test, pytest tests/python, all notebooks; ends "N passed, N failed"
+test: ## Everything: setup (tests compile meanwhile), cargo test, pytest, all notebooks; ends "N passed, N failed"
 	@scripts/run_tests.sh
 
 test-rust: ## cargo test only (unit, integration, doc tests)

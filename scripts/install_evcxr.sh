@@ -19,6 +19,16 @@ if cargo install --list 2>/dev/null | grep -qx "evcxr_jupyter v${version}:" \
   exit 0
 fi
 
-echo "Installing evcxr_jupyter ${version} with cargo install --locked."
-echo "This compiles the kernel from source and takes about 10-15 minutes on 2 cores (once per machine)."
+# Optimisation level of the build. cargo's default for `install` is 3, which on a 2-core
+# machine takes ~45 min (most of it rust-analyzer's crates, which evcxr embeds). CI (CI=true)
+# builds at opt-level 1, about half the time, at the price of a slower rust-analyzer inside
+# the kernel (type inference of new variables). LEPTON_EVCXR_OPT_LEVEL=N chooses explicitly.
+opt=${LEPTON_EVCXR_OPT_LEVEL:-}
+[[ -z $opt && ${CI:-} == true ]] && opt=1
+if [[ -n $opt ]]; then
+  export CARGO_PROFILE_RELEASE_OPT_LEVEL=$opt
+fi
+echo "Installing evcxr_jupyter ${version} with cargo install --locked (opt-level ${opt:-3})."
+echo "This compiles the kernel and rust-analyzer from source, once per machine: on 2 cores"
+echo "about 45 minutes at opt-level 3, less at lower levels (LEPTON_EVCXR_OPT_LEVEL=1)."
 cargo install evcxr_jupyter --version "${version}" --locked

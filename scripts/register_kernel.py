@@ -40,6 +40,24 @@ INIT_EVCXR = """\
 """
 
 
+def evcxr_cargo_config() -> str:
+    """Cargo settings for the kernel's builds (evcxr builds in .evcxr/work/slot-N, so cargo
+    reads .evcxr/.cargo/config.toml; config profiles override evcxr's generated manifest,
+    which sets opt-level 2 for everything): the per-package opt-levels of Cargo.toml's dev
+    profile (most dependencies at 0, the numeric ones at 2), and lepton itself at 2."""
+    import tomllib
+    manifest = tomllib.loads((ROOT / "Cargo.toml").read_text())
+    packages = manifest.get("profile", {}).get("dev", {}).get("package", {})
+    lines = ["# Written by scripts/register_kernel.py (`make setup`) from Cargo.toml's",
+             "# [profile.dev.package.*] opt-levels; edits are overwritten.", ""]
+    levels = {name: settings["opt-level"] for name, settings in packages.items() if "opt-level" in settings}
+    levels["lepton"] = 2
+    for name in sorted(levels, key=lambda n: (n != "*", n)):
+        key = '"*"' if name == "*" else name
+        lines += [f"[profile.dev.package.{key}]", f"opt-level = {levels[name]}"]
+    return "\n".join(lines) + "\n"
+
+
 def find_evcxr(explicit: str | None) -> Path:
     if explicit:
         return Path(explicit).resolve()
@@ -67,6 +85,8 @@ def main() -> None:
     cfg.mkdir(exist_ok=True)
     cache = Path(os.environ.get("LEPTON_EVCXR_CACHE_HOME", cfg / "cache"))
     (cfg / "init.evcxr").write_text(INIT_EVCXR.format(cfg=cfg, cache=cache, cache_mib=args.cache_mib))
+    (cfg / ".cargo").mkdir(exist_ok=True)
+    (cfg / ".cargo" / "config.toml").write_text(evcxr_cargo_config())
 
     kdir = Path(sys.prefix) / "share" / "jupyter" / "kernels" / NAME
     kdir.mkdir(parents=True, exist_ok=True)

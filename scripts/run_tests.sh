@@ -1,5 +1,9 @@
 #!/usr/bin/env bash
-# The test phases of `make test` (run after `make setup`):
+# `make test`: set-up, then the test phases.
+#   0. `make setup` (evcxr kernel, venv, warm evcxr cache), while `cargo test --no-run`
+#      compiles the tests in the background: on a fresh 2-core machine both are long
+#      compiles, and overlapping them fills the cores that one build alone leaves idle
+#      (rustc's single-threaded front end on the large crates).
 #   1. cargo test        (unit, integration and doc tests)
 #   2. pytest tests/python (in the venv; skipped when there are no test files)
 #   3. notebooks/*.ipynb  executed headless (scripts/run_notebooks.py, LEPTON_QUICK=1)
@@ -16,9 +20,23 @@ export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 
 timed() { "$root/scripts/timed.sh" "$@"; }
 
-# 1. cargo test. In CI the committed Cargo.lock must be up to date (--locked).
 cargo_flags=()
 [[ ${CI:-} == true ]] && cargo_flags+=(--locked)
+
+# 0. set-up, with the test build in the background (its result is what step 1 reports).
+echo "==> cargo test --no-run in the background (log: target/test-logs/cargo-build.log)"
+( cargo test --no-run "${cargo_flags[@]}" >"$logs/cargo-build.log" 2>&1 ) &
+build_pid=$!
+timed "make setup" make -C "$root" setup
+setup_rc=$?
+wait_start=$(date +%s)
+wait "$build_pid"
+echo "<== background test build (exit $?): waited $(( $(date +%s) - wait_start )) s after set-up"
+if (( setup_rc != 0 )); then
+  echo "make setup failed (exit $setup_rc): no kernel for the notebooks" >&2
+fi
+
+# 1. cargo test. In CI the committed Cargo.lock must be up to date (--locked).
 timed "cargo test (log: target/test-logs/cargo-test.log)" \
   bash -c 'set -o pipefail; cargo test "$@" 2>&1 | tee "'"$logs"'/cargo-test.log"' _ "${cargo_flags[@]}"
 cargo_rc=$?

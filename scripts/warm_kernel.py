@@ -78,7 +78,8 @@ def warm_hash() -> str:
     """Hash of everything a warm cache depends on: lepton's manifest, lock and sources,
     the toolchain, evcxr and its init.evcxr."""
     h = hashlib.sha256()
-    files = [ROOT / "Cargo.toml", ROOT / "Cargo.lock", ROOT / ".evcxr" / "init.evcxr"]
+    files = [ROOT / "Cargo.toml", ROOT / "Cargo.lock", ROOT / ".evcxr" / "init.evcxr",
+             ROOT / ".evcxr" / ".cargo" / "config.toml"]
     for sub in ("lepton", "build.rs"):
         p = ROOT / sub
         files += sorted(x for x in p.rglob("*") if x.is_file()) if p.is_dir() else [p]
