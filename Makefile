@@ -47,7 +47,7 @@ lab: setup ## Start JupyterLab on notebooks/ (127.0.0.1, token auth); NO_BROWSER
 	  --ServerApp.ip=127.0.0.1 --MappingKernelManager.default_kernel_name=lepton-rust $(if $(filter 1 true yes,$(NO_BROWSER)),--no-browser,) \
 	  $$( [[ $$(id -u) == 0 ]] && echo --allow-root )
 
-test: ## Everything: setup (tests compile meanwhile), cargo test, pytest, all notebooks; ends "N passed, N failed"
+test: ## Everything: setup, cargo test (kernel-shaped build), pytest, all notebooks; ends "N passed, N failed"
 	@scripts/run_tests.sh
 
 test-rust: ## cargo test only (unit, integration, doc tests)
@@ -59,8 +59,8 @@ test-python: venv ## pytest tests/python only
 test-notebooks: setup ## Execute notebooks/*.ipynb headless only (LEPTON_QUICK=1)
 	LEPTON_QUICK=$${LEPTON_QUICK:-1} $(VPY) scripts/run_notebooks.py
 
-bench: ## cargo bench
-	cargo bench
+bench: ## cargo bench -p lepton-benches (criterion; benches/ is its own package)
+	cargo bench -p lepton-benches
 
 clean-kernel: ## Remove .evcxr (config, build cache, build slots) and the venv kernelspec
 	rm -rf "$(ROOT)/.evcxr" "$(KERNEL_DIR)"

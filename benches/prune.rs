@@ -6,7 +6,7 @@
 //! - `csr_vs_dense/*`: LeNet-300-100 magnitude-pruned to each sparsity, CSR × dense
 //!   ([`SparseMlp`]) against lepton's dense path (`Classifier::logits`, gemm), per batch size.
 //!
-//! `cargo bench --bench prune`; the README's results table quotes it.
+//! `cargo bench -p lepton-benches --bench prune`; the README's results table quotes it.
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use dfdx::prelude::{Cpu, Tensor};
 use dfdx::tensor::TensorFromVec;

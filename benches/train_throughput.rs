@@ -1,7 +1,7 @@
 //! Training throughput (samples/s) of the two baselines, batch 128, Adam, on Fashion-MNIST:
 //! the real training loop (`Session::fit`: shuffle, batch, forward, backward, optimiser step).
 //!
-//! `cargo bench --bench train_throughput`. PyTorch CPU on the same 2 cores: ~55k samples/s
+//! `cargo bench -p lepton-benches --bench train_throughput`. PyTorch CPU on the same 2 cores: ~55k samples/s
 //! (LeNet-300-100) and ~10k samples/s (LeNet-5).
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use lepton::prelude::*;

@@ -8,6 +8,7 @@
 #                    (flock), so that lepton itself, a path dependency that cargo builds
 #                    incrementally and that :cache therefore never caches, is rebuilt only
 #                    when its sources changed
+#   Cargo.lock       = the repository's, copied into the slot at every start
 #   JUPYTER_PATH     = .evcxr/no-jupyter   keeps evcxr's start-up self-update away from
 #                    ~/.local/share/jupyter/kernels/rust
 # Usage (by Jupyter): evcxr_kernel.sh {connection_file}
@@ -33,4 +34,7 @@ fi
 # The lock stays held (fd inherited through exec) for the kernel's lifetime.
 export EVCXR_TMPDIR="$cfg/work/slot-$slot"
 mkdir -p "$EVCXR_TMPDIR"
+# The notebook's crate resolves its dependencies to Cargo.lock's versions (evcxr keeps a
+# Cargo.lock it finds and only adds to it), as `cargo test` and scripts/kernel_cargo_test.sh.
+cp "$root/Cargo.lock" "$EVCXR_TMPDIR/Cargo.lock"
 exec "${EVCXR_JUPYTER:-evcxr_jupyter}" --control_file "$1"

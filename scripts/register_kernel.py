@@ -72,7 +72,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--evcxr", help="path to evcxr_jupyter (default: PATH, then ~/.cargo/bin)")
     ap.add_argument("--cache-mib", type=int, default=4096)
+    ap.add_argument("--cargo-config-only", action="store_true",
+                    help="only write .evcxr/.cargo/config.toml (any python >= 3.11)")
     args = ap.parse_args()
+    if args.cargo_config_only:
+        (ROOT / ".evcxr" / ".cargo").mkdir(parents=True, exist_ok=True)
+        (ROOT / ".evcxr" / ".cargo" / "config.toml").write_text(evcxr_cargo_config())
+        return
 
     in_conda = os.environ.get("CONDA_PREFIX") and Path(os.environ["CONDA_PREFIX"]).resolve() == Path(sys.prefix).resolve()
     if sys.prefix == sys.base_prefix and not in_conda:

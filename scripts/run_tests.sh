@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # `make test`: set-up, then the test phases.
-#   0. `make setup` (evcxr kernel, venv, warm evcxr cache), while `cargo test --no-run`
-#      compiles the tests in the background: on a fresh 2-core machine both are long
-#      compiles, and overlapping them fills the cores that one build alone leaves idle
-#      (rustc's single-threaded front end on the large crates).
-#   1. cargo test        (unit, integration and doc tests)
+#   0. `make setup` (evcxr kernel, venv, warm evcxr cache), with lepton and its dependencies
+#      compiled meanwhile in the kernel's build slot (scripts/kernel_cargo_test.sh --prebuild)
+#   1. cargo test -p lepton (unit, integration, example and doc tests), built like the kernel
+#      builds lepton so that its dependencies come from the warm cache instead of a second
+#      cold compile (scripts/kernel_cargo_test.sh explains; `make test-rust` is plain cargo test)
 #   2. pytest tests/python (in the venv; skipped when there are no test files)
 #   3. notebooks/*.ipynb  executed headless (scripts/run_notebooks.py, LEPTON_QUICK=1)
 # Every phase runs even when an earlier one failed; full logs go to target/test-logs/.
@@ -20,32 +20,44 @@ export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 
 timed() { "$root/scripts/timed.sh" "$@"; }
 
-cargo_flags=()
-[[ ${CI:-} == true ]] && cargo_flags+=(--locked)
-
-# 0. set-up, with the test build in the background (its result is what step 1 reports).
-echo "==> cargo test --no-run in the background (log: target/test-logs/cargo-build.log)"
-( cargo test --no-run "${cargo_flags[@]}" >"$logs/cargo-build.log" 2>&1 ) &
+# 0. set-up. The test build runs in the background meanwhile: it is also the kernel's build of
+#    lepton (scripts/kernel_cargo_test.sh), and the evcxr install leaves a core idle for
+#    long stretches (rustc's single-threaded front end on rust-analyzer's largest crates).
+echo "==> kernel-shaped test build in the background (log: target/test-logs/cargo-build.log)"
+"$root/scripts/kernel_cargo_test.sh" --prebuild >"$logs/cargo-build.log" 2>&1 &
 build_pid=$!
-timed "make setup" make -C "$root" setup
+timed "make evcxr venv" make -C "$root" evcxr venv
 setup_rc=$?
 wait_start=$(date +%s)
 wait "$build_pid"
-echo "<== background test build (exit $?): waited $(( $(date +%s) - wait_start )) s after set-up"
-if (( setup_rc != 0 )); then
-  echo "make setup failed (exit $setup_rc): no kernel for the notebooks" >&2
+build_rc=$?
+echo "<== background test build: exit $build_rc, waited $(( $(date +%s) - wait_start )) s after evcxr + venv"
+if (( setup_rc == 0 )); then
+  timed "make setup" make -C "$root" setup
+  setup_rc=$?
 fi
 
-# 1. cargo test. In CI the committed Cargo.lock must be up to date (--locked).
+# 1. cargo test. In CI the committed Cargo.lock must match Cargo.toml.
+cargo_rc=0
+if [[ ${CI:-} == true ]] && ! cargo metadata --locked --format-version 1 >/dev/null; then
+  echo "Cargo.lock is out of date with Cargo.toml (cargo metadata --locked failed)" >&2
+  cargo_rc=1
+fi
 timed "cargo test (log: target/test-logs/cargo-test.log)" \
-  bash -c 'set -o pipefail; cargo test "$@" 2>&1 | tee "'"$logs"'/cargo-test.log"' _ "${cargo_flags[@]}"
-cargo_rc=$?
+  bash -c 'set -o pipefail; "$0" 2>&1 | tee "$1"' "$root/scripts/kernel_cargo_test.sh" "$logs/cargo-test.log"
+rc=$?
+(( rc != 0 )) && cargo_rc=$rc
+if (( setup_rc != 0 )); then
+  echo "make setup failed (exit $setup_rc)" >&2
+  (( cargo_rc == 0 )) && cargo_rc=$setup_rc
+fi
 
 # 2. pytest, only when tests/python holds test files.
 rm -f "$logs/pytest.xml"
 summary_args=(--cargo "$logs/cargo-test.log" "$cargo_rc")
 if compgen -G "tests/python/test_*.py" >/dev/null || compgen -G "tests/python/*_test.py" >/dev/null \
    || compgen -G "tests/python/**/test_*.py" >/dev/null; then
+  export LEPTON_INTEROP_CMD="$root/scripts/kernel_cargo_test.sh run"
   timed "pytest tests/python (log: target/test-logs/pytest.log)" \
     bash -c 'set -o pipefail; "$0" -m pytest tests/python -ra -p no:cacheprovider --junitxml="$1" 2>&1 | tee "$2"' \
     "$py" "$logs/pytest.xml" "$logs/pytest.log"

@@ -414,7 +414,7 @@ s_small.save("checkpoints/mlp_784_100_50_10_fashion.safetensors")?;
 """)
 md(r"""
 Latency of one batch of 256 test images through each (median of 20 runs, this kernel). The
-criterion bench `cargo bench --bench prune` measures the same more carefully (README table).
+criterion bench `cargo bench -p lepton-benches --bench prune` measures the same more carefully (README table).
 """)
 code(r"""
 fn median_ms(mut f: impl FnMut() -> lepton::Result<()>) -> lepton::Result<f64> {

@@ -2,12 +2,16 @@
 
 Runs `cargo run --release --example interop_export -- <tmpdir>` once (from the repository
 root), then checks the files against the values the example wrote to `expected.json`.
+`make test` sets LEPTON_INTEROP_CMD to run the example from the kernel-shaped build of
+scripts/kernel_cargo_test.sh instead (no separate release build of all dependencies).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
+import shlex
 import subprocess
 from pathlib import Path
 
@@ -63,8 +67,11 @@ LENET300_SHAPES = {
 @pytest.fixture(scope="module")
 def export(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     out = tmp_path_factory.mktemp("interop")
+    runner = os.environ.get("LEPTON_INTEROP_CMD")
+    argv = (shlex.split(runner) if runner else ["cargo", "run", "--release"]) + [
+        "--quiet", "--example", "interop_export", "--", str(out)]
     proc = subprocess.run(
-        ["cargo", "run", "--release", "--quiet", "--example", "interop_export", "--", str(out)],
+        argv,
         cwd=REPO,
         capture_output=True,
         text=True,

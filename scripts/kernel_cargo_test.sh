@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# `cargo test` for lepton, built the way the evcxr kernel builds it, so that `make test`
+# compiles lepton's dependency tree once instead of twice.
+#
+# Why: on a fresh 2-core machine `make test` must compile evcxr_jupyter (about an hour: the
+# rust-analyzer crates it embeds), then lepton's ~190 dependency crates for the kernel, and,
+# for a plain `cargo test`, the same crates again with cargo's own flags (the kernel builds
+# its own crate with -Cprefer-dynamic). Together that does not fit CI's 90 minutes.
+#
+# So the tests are built in the kernel's first build slot, .evcxr/work/slot-0, as a crate
+# shaped exactly like the one evcxr 0.22 generates there for a notebook (the same
+# [profile.dev], -Cprefer-dynamic, --target, per-package opt-levels from
+# .evcxr/.cargo/config.toml, and the repository's Cargo.lock, which scripts/evcxr_kernel.sh
+# also copies into every slot). cargo then shares every dependency, and lepton itself,
+# between the tests and the kernel. `cargo test -p lepton` runs lepton's unit, integration,
+# example and doc tests (a path dependency can be tested by -p); lepton is built at
+# opt-level 2, as in the kernel. `cargo test` / `make test-rust` at the root still run the
+# same tests with the root manifest's profile.
+#
+# Modes:
+#   kernel_cargo_test.sh [cargo test args]    run the tests
+#   kernel_cargo_test.sh --prebuild           compile only (`cargo test --no-run`); needs no
+#                                             evcxr yet, so `make test` runs it while evcxr
+#                                             installs (the kernel later finds it all fresh:
+#                                             cargo's fingerprints ignore the rustc wrapper)
+#   kernel_cargo_test.sh run ARGS             `cargo run ARGS` from the same build (the
+#                                             Python interop test uses it, LEPTON_INTEROP_CMD)
+# When a running kernel holds slot-0, the build goes to .evcxr/work/cargo-test instead and
+# takes its dependencies from evcxr's build cache (evcxr as the rustc wrapper).
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+cfg="$root/.evcxr"
+mode=test
+case ${1:-} in
+  --prebuild) mode=prebuild; shift ;;
+  run) mode=run; shift ;;
+esac
+
+mkdir -p "$cfg/work"
+[[ -f $cfg/.cargo/config.toml ]] || python3 "$root/scripts/register_kernel.py" --cargo-config-only
+exec {lock_fd}>"$cfg/work/slot-0.lock"
+if flock -n "$lock_fd"; then
+  dir="$cfg/work/slot-0"
+else
+  exec {lock_fd}>&-
+  dir="$cfg/work/cargo-test"
+  echo "kernel_cargo_test.sh: slot-0 is in use by a kernel; building in $dir" >&2
+fi
+
+# The crate evcxr 0.22 writes for a notebook (evcxr/src/module.rs, get_cargo_toml_contents)
+# with `:dep lepton = { path = "<repo>" }` and the default `:opt 2`.
+mkdir -p "$dir/src" "$dir/.cargo"
+[[ -f $dir/src/lib.rs ]] || : >"$dir/src/lib.rs"
+cat >"$dir/Cargo.toml" <<EOF
+
+[package]
+name = "ctx"
+version = "1.0.0"
+edition = "2024"
+
+[lib]
+crate-type = ["cdylib"]
+path = "src/lib.rs"
+
+[profile.dev]
+opt-level = 2
+debug = false
+strip = "debuginfo"
+rpath = true
+lto = false
+debug-assertions = true
+codegen-units = 16
+panic = 'unwind'
+incremental = true
+overflow-checks = true
+
+[dependencies]
+lepton = { path = "$root" }
+
+EOF
+printf '\n[net]\noffline = %s\n' true >"$dir/.cargo/config.toml"
+cp "$root/Cargo.lock" "$dir/Cargo.lock"
+
+target=$(rustc -vV | sed -n 's/^host: //p')
+cd "$dir"
+# The environment evcxr 0.22 gives cargo (eval_context.rs, cargo_command).
+export CARGO_TARGET_DIR=target CARGO_BUILD_BUILD_DIR=target CARGO_TERM_COLOR=never
+export RUSTFLAGS="-Cprefer-dynamic"
+evcxr=$(command -v evcxr_jupyter || true)
+if [[ -n $evcxr && $mode != prebuild ]]; then
+  # with :cache on, evcxr is the rustc wrapper and serves dependencies from its cache
+  export RUSTC_WRAPPER="$evcxr" EVCXR_RUSTC_WRAPPER=1 EVCXR_CACHE_ENABLED=1 EVCXR_TARGET_DIR="$dir/target"
+  export XDG_CACHE_HOME="${LEPTON_EVCXR_CACHE_HOME:-$cfg/cache}"
+fi
+case $mode in
+  prebuild) cargo fetch --locked --manifest-path "$root/Cargo.toml" >/dev/null 2>&1 || true
+            exec cargo test --offline -p lepton --target "$target" --no-run "$@" ;;
+  run) exec cargo run --offline -p lepton --target "$target" "$@" ;;
+  *) exec cargo test --offline -p lepton --target "$target" "$@" ;;
+esac
