@@ -2,9 +2,9 @@
 # `make test`: set-up, then the test phases.
 #   0. `make setup` (evcxr kernel, venv, warm evcxr cache), with lepton and its dependencies
 #      compiled meanwhile in the kernel's build slot (scripts/kernel_cargo_test.sh --prebuild)
-#   1. cargo test -p lepton (unit, integration, example and doc tests), built like the kernel
-#      builds lepton so that its dependencies come from the warm cache instead of a second
-#      cold compile (scripts/kernel_cargo_test.sh explains; `make test-rust` is plain cargo test)
+#   1. cargo test -p lepton (unit, integration, example and doc tests) in that same slot, so
+#      tests and kernel share one dependency build instead of two cold compiles
+#      (scripts/kernel_cargo_test.sh explains; `make test-rust` is plain cargo test)
 #   2. pytest tests/python (in the venv; skipped when there are no test files)
 #   3. notebooks/*.ipynb  executed headless (scripts/run_notebooks.py, LEPTON_QUICK=1)
 # Every phase runs even when an earlier one failed; full logs go to target/test-logs/.
