@@ -23,7 +23,10 @@
 #                                             evcxr yet, so `make test` runs it while evcxr
 #                                             installs (the kernel later finds it all fresh:
 #                                             cargo's fingerprints ignore the rustc wrapper)
-#   kernel_cargo_test.sh run ARGS             `cargo run ARGS` from the same build (the
+#   kernel_cargo_test.sh run [--quiet] --example NAME -- ARGS
+#                                             build example NAME in the same slot (`cargo build
+#                                             -p lepton --example`; `cargo run -p` refuses a
+#                                             path dependency) and run it with ARGS (the
 #                                             Python interop test uses it, LEPTON_INTEROP_CMD)
 # When a running kernel holds slot-0, the build goes to .evcxr/work/cargo-test instead and
 # takes its dependencies from evcxr's build cache (evcxr as the rustc wrapper).
@@ -94,8 +97,31 @@ if [[ -n $evcxr && $mode != prebuild ]]; then
   export XDG_CACHE_HOME="${LEPTON_EVCXR_CACHE_HOME:-$cfg/cache}"
 fi
 case $mode in
-  prebuild) cargo fetch --locked --manifest-path "$root/Cargo.toml" >/dev/null 2>&1 || true
+  prebuild) # download Cargo.lock's crates first (the build is --offline); a failed fetch is
+            # retried once and reported, and the build below then names what is missing
+            if ! cargo fetch --locked --manifest-path "$root/Cargo.toml" >"$dir/fetch.log" 2>&1; then
+              sleep 5
+              cargo fetch --locked --manifest-path "$root/Cargo.toml" >"$dir/fetch.log" 2>&1 \
+                || { echo "kernel_cargo_test.sh: cargo fetch failed:" >&2; cat "$dir/fetch.log" >&2; }
+            fi
             exec cargo test --offline -p lepton --target "$target" --no-run "$@" ;;
-  run) exec cargo run --offline -p lepton --target "$target" "$@" ;;
+  run)
+    # `cargo run -p` takes only workspace members, and lepton is a path dependency here:
+    # build the example with `cargo build -p lepton --example NAME` (cargo options before
+    # `--`), then run its binary with the arguments after `--`.
+    cargo_args=() prog_args=() example=
+    while (( $# )); do
+      case $1 in
+        --) shift; prog_args=("$@"); break ;;
+        --example) example=${2:-}; cargo_args+=("$1" "${2:-}"); shift 2 || shift ;;
+        *) cargo_args+=("$1"); shift ;;
+      esac
+    done
+    if [[ -z $example ]]; then
+      echo "kernel_cargo_test.sh run: needs --example NAME" >&2
+      exit 2
+    fi
+    cargo build --offline -p lepton --target "$target" "${cargo_args[@]}"
+    exec "target/$target/debug/examples/$example" "${prog_args[@]}" ;;
   *) exec cargo test --offline -p lepton --target "$target" "$@" ;;
 esac
