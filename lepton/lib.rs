@@ -6,6 +6,9 @@
 //! - [`nn`]: stable-Rust convolution and pooling, typed LeNet models, parameter and size accounting,
 //!   safetensors checkpoints.
 //! - [`train`]: a resumable training [`train::Session`], `evaluate`, and the reports they return.
+//! - [`quant`]: affine quantization (per tensor / per channel), calibration observers, an
+//!   integer-only quantized Linear/MLP (AVX2 or portable kernel, fixed-point requantization),
+//!   k-means weight sharing and size accounting.
 //! - [`report`]: histories and reports as Polars DataFrames (Parquet/CSV), SVG/PNG figures, and
 //!   inline display in the evcxr Jupyter kernel.
 //!
@@ -17,6 +20,7 @@ pub mod error;
 pub mod nn;
 pub mod prune;
 pub mod prelude;
+pub mod quant;
 pub mod report;
 pub mod train;
 

@@ -431,16 +431,16 @@ println!("784-300-100-10: {t_big:.3} ms   784-100-50-10: {t_small:.3} ms   speed
          t_big / t_small);
 """)
 md(r"""
-**Check:** the smaller network really is smaller (83,960 parameters), reloads with identical
-predictions, and is faster (the bench's bar is 0.7 × the FLOP ratio; a notebook timing on a
-shared machine is noisier, so this cell asks for 1.5×).
+**Check:** the smaller network really is smaller (83,960 parameters) and reloads with
+identical predictions. Its speed is measured above, not asserted: a timing inside a notebook
+on a shared machine is too noisy to check; the criterion bench checks the bar (0.7 × the FLOP
+ratio) and the README lists what it measured.
 """)
 code(r"""
 assert_eq!(s_small.size().total_params(), 784 * 100 + 100 + 100 * 50 + 50 + 50 * 10 + 10);
 let mut reloaded = Session::from_model(Mlp::<784, 100, 50, 10>::build(&Default::default())?, f_train.clone(), None, tune_cfg.clone())?;
 reloaded.load("checkpoints/mlp_784_100_50_10_fashion.safetensors")?;
 assert_eq!(reloaded.predict(&f_test)?, s_small.predict(&f_test)?);
-assert!(t_big / t_small > 1.5, "speed-up {:.2}×", t_big / t_small);
 println!("check passed");
 """)
 md(r"""

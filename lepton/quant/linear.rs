@@ -1,0 +1,214 @@
+//! A fully connected layer computed in integers (Jacob et al. 2018, §2.3–2.4):
+//!
+//! ```text
+//! acc[b, c] = Σ_k (x[b, k] − Z_in) · w[c, k] + bias[c]          (i32)
+//! y[b, c]   = clamp(Z_out + M_c · acc[b, c], lo, qmax_out)       (u8)
+//! ```
+//!
+//! with `u8` input codes (asymmetric, zero point `Z_in`), `i8` weights (symmetric per output
+//! channel, `Z_w = 0`, scale `S_w[c]`), an `i32` bias quantized with scale `S_in·S_w[c]` (so it
+//! adds straight onto the accumulator), and `M_c = S_in·S_w[c] / S_out` applied as a
+//! [`FixedMultiplier`]. A fused ReLU clamps at `lo = Z_out` (the code of 0.0), otherwise
+//! `lo = qmin_out`. `Σ x·w` is one call to [`matmul_u8_i8`]; `Z_in · Σ_k w[c, k]` is
+//! precomputed per channel.
+//!
+//! Overflow cannot happen: inputs are limited to [`QuantizedLinear::MAX_INPUTS`] and the bias
+//! to `±2^29`, so `|acc| ≤ 2·255·127·16384 + 2^29 < 2^31`.
+
+use super::affine::{check_finite, Granularity, QParams, QScheme, QuantizedTensor};
+use super::fixed_point::FixedMultiplier;
+use super::kernel::{matmul_u8_i8, Kernel};
+use crate::error::{LeptonError, Result};
+
+/// Largest |bias code|: keeps the accumulator inside `i32`.
+const MAX_BIAS: f64 = (1u32 << 29) as f64;
+
+/// An integer-only Linear layer (see the module documentation).
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuantizedLinear {
+    inputs: usize,
+    outputs: usize,
+    weight: Vec<i8>,
+    weight_params: Vec<QParams>,
+    bias: Vec<i32>,
+    input: QParams,
+    output: QParams,
+    multipliers: Vec<FixedMultiplier>,
+    relu: bool,
+    /// `Z_in · Σ_k w[c, k]` per channel.
+    zero_offsets: Vec<i32>,
+}
+
+fn check_u8(what: &'static str, p: &QParams) -> Result<()> {
+    p.validate(what)?;
+    if p.qmin < 0 || p.qmax > 255 {
+        return Err(LeptonError::config(what, format!("codes [{}, {}]", p.qmin, p.qmax), "activations must use unsigned (asymmetric) codes in 0..=255"));
+    }
+    Ok(())
+}
+
+impl QuantizedLinear {
+    /// Most input features: keeps every accumulator inside `i32`.
+    pub const MAX_INPUTS: usize = 16_384;
+
+    /// Quantizes a float layer: `weight` is `(outputs, inputs)` row-major, `bias` `(outputs,)`;
+    /// weights become `weight_bits`-bit symmetric per-channel codes; `input` and `output` are the
+    /// activation parameters (asymmetric, codes within `0..=255`, e.g. from an [`super::Observer`]).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        weight: &[f32],
+        bias: &[f32],
+        outputs: usize,
+        inputs: usize,
+        weight_bits: u8,
+        input: QParams,
+        output: QParams,
+        relu: bool,
+    ) -> Result<QuantizedLinear> {
+        if inputs == 0 || inputs > Self::MAX_INPUTS {
+            return Err(LeptonError::config("inputs", inputs, format!("must be in 1..={}", Self::MAX_INPUTS)));
+        }
+        if bias.len() != outputs {
+            return Err(LeptonError::Shape { op: "quantized linear", path: "bias".into(), expected: vec![outputs], found: vec![bias.len()] });
+        }
+        check_u8("input params", &input)?;
+        check_u8("output params", &output)?;
+        check_finite("bias", "bias", bias)?;
+        let scheme = QScheme::new(weight_bits, true, Granularity::PerChannel)?;
+        let qw = QuantizedTensor::quantize(&[outputs, inputs], weight, scheme)?;
+        // symmetric codes of at most 8 bits fit in i8
+        let weight: Vec<i8> = qw.codes.iter().map(|&q| q.clamp(-127, 127) as i8).collect();
+        let mut bias_q = Vec::with_capacity(outputs);
+        let mut multipliers = Vec::with_capacity(outputs);
+        for (p, &b) in qw.params.iter().zip(bias) {
+            let acc_scale = input.scale as f64 * p.scale as f64;
+            bias_q.push((b as f64 / acc_scale).round().clamp(-MAX_BIAS, MAX_BIAS) as i32);
+            multipliers.push(FixedMultiplier::from_real(acc_scale / output.scale as f64)?);
+        }
+        let zero_offsets = weight
+            .chunks_exact(inputs)
+            .map(|row| input.zero_point * row.iter().map(|&w| i32::from(w)).sum::<i32>())
+            .collect();
+        Ok(QuantizedLinear {
+            inputs,
+            outputs,
+            weight,
+            weight_params: qw.params,
+            bias: bias_q,
+            input,
+            output,
+            multipliers,
+            relu,
+            zero_offsets,
+        })
+    }
+
+    /// Input features.
+    pub fn inputs(&self) -> usize {
+        self.inputs
+    }
+    /// Output features.
+    pub fn outputs(&self) -> usize {
+        self.outputs
+    }
+    /// Weight codes `(outputs, inputs)`, row-major.
+    pub fn weight(&self) -> &[i8] {
+        &self.weight
+    }
+    /// Weight parameters, one per output channel (symmetric, `Z = 0`).
+    pub fn weight_params(&self) -> &[QParams] {
+        &self.weight_params
+    }
+    /// Bias codes, scale `S_in·S_w[c]`.
+    pub fn bias(&self) -> &[i32] {
+        &self.bias
+    }
+    /// Parameters of the input codes.
+    pub fn input_params(&self) -> QParams {
+        self.input
+    }
+    /// Parameters of the output codes.
+    pub fn output_params(&self) -> QParams {
+        self.output
+    }
+    /// Requantization multipliers `M_c = S_in·S_w[c] / S_out`.
+    pub fn multipliers(&self) -> &[FixedMultiplier] {
+        &self.multipliers
+    }
+    /// Whether a ReLU is fused (output clamped at `Z_out`).
+    pub fn relu(&self) -> bool {
+        self.relu
+    }
+
+    fn check_input(&self, len: usize, batch: usize) -> Result<()> {
+        if batch == 0 || batch.checked_mul(self.inputs) != Some(len) {
+            return Err(LeptonError::Shape { op: "quantized linear", path: "input".into(), expected: vec![batch.max(1), self.inputs], found: vec![len] });
+        }
+        Ok(())
+    }
+
+    /// The `i32` accumulators `(batch, outputs)` for input codes `x` `(batch, inputs)`.
+    pub fn accumulate(&self, x: &[u8], batch: usize, kernel: Kernel) -> Result<Vec<i32>> {
+        self.check_input(x.len(), batch)?;
+        let mut acc = matmul_u8_i8(x, batch, &self.weight, self.outputs, self.inputs, kernel)?;
+        for row in acc.chunks_exact_mut(self.outputs) {
+            for ((a, &off), &b) in row.iter_mut().zip(&self.zero_offsets).zip(&self.bias) {
+                *a = a.wrapping_sub(off).wrapping_add(b);
+            }
+        }
+        Ok(acc)
+    }
+
+    /// Output codes for accumulators `(batch, outputs)`: `clamp(Z_out + M_c·acc, lo, qmax)`.
+    pub fn requantize(&self, acc: &[i32]) -> Result<Vec<u8>> {
+        if acc.is_empty() || acc.len() % self.outputs != 0 {
+            return Err(LeptonError::Shape { op: "requantize", path: "accumulators".into(), expected: vec![self.outputs], found: vec![acc.len()] });
+        }
+        let o = self.output;
+        let lo = if self.relu { o.zero_point.max(o.qmin) } else { o.qmin };
+        let mut out = Vec::with_capacity(acc.len());
+        for row in acc.chunks_exact(self.outputs) {
+            for (&a, m) in row.iter().zip(&self.multipliers) {
+                out.push(o.zero_point.saturating_add(m.apply(a)).clamp(lo, o.qmax) as u8);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Output codes `(batch, outputs)` for input codes `x` `(batch, inputs)`, all in integers.
+    pub fn forward(&self, x: &[u8], batch: usize, kernel: Kernel) -> Result<Vec<u8>> {
+        self.requantize(&self.accumulate(x, batch, kernel)?)
+    }
+
+    /// The float simulation of the same layer ("fake quantization"): dequantized inputs,
+    /// weights and bias, an f64 sum, ReLU, then the output quantizer. The integer
+    /// [`QuantizedLinear::forward`] matches it to within one output code (the fixed-point
+    /// multiplier and its rounding differ from the real `M` by about `2^−31`).
+    pub fn simulate(&self, x: &[u8], batch: usize) -> Result<Vec<i32>> {
+        self.check_input(x.len(), batch)?;
+        let w: Vec<f32> = self
+            .weight
+            .chunks_exact(self.inputs)
+            .zip(&self.weight_params)
+            .flat_map(|(row, p)| row.iter().map(|&q| p.dequantize(i32::from(q))))
+            .collect();
+        let b: Vec<f32> = self
+            .bias
+            .iter()
+            .zip(&self.weight_params)
+            .map(|(&q, p)| (q as f64 * self.input.scale as f64 * p.scale as f64) as f32)
+            .collect();
+        let mut out = Vec::with_capacity(batch * self.outputs);
+        for xb in x.chunks_exact(self.inputs) {
+            let xr: Vec<f32> = xb.iter().map(|&q| self.input.dequantize(i32::from(q))).collect();
+            for (row, &bias) in w.chunks_exact(self.inputs).zip(&b) {
+                let mut y = row.iter().zip(&xr).map(|(&a, &v)| a as f64 * v as f64).sum::<f64>() + bias as f64;
+                if self.relu {
+                    y = y.max(0.0);
+                }
+                out.push(self.output.quantize(y as f32));
+            }
+        }
+        Ok(out)
+    }
+}
