@@ -4,10 +4,11 @@
 //! 1/10 of the training learning rate. Prints test accuracy and per-layer kept %.
 //!
 //! ```text
-//! cargo run --release --example prune_han -- <lenet300|lenet5> <fashion|mnist10k> [seed] [oneshot|iterative|gradual|all]
+//! cargo run --release --example prune_han -- <lenet300|lenet5> <fashion|mnist10k> [seed] [oneshot|iterative|gradual|all] [tune_epochs] [tune_lr]
 //! ```
 //! Dense training: Adam 1e-3, batch 128, 10 epochs (Fashion-MNIST) or 30 (MNIST-10k), on the
-//! whole training split; fine-tuning: the same number of epochs at 1e-4.
+//! whole training split; fine-tuning: by default the same number of epochs at 1e-4 (1/10 of the
+//! training rate, as Han et al.), or `tune_epochs` at `tune_lr`.
 use lepton::prelude::*;
 
 /// Fraction of each weight tensor pruned. LeNet-300-100: Han et al. keep 8 / 9 / 26 %; fc1 here
@@ -36,6 +37,8 @@ fn main() -> lepton::Result<()> {
     let seed: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(0);
     let which = args.get(3).cloned().unwrap_or_else(|| "all".into());
     let epochs = if fashion { 10 } else { 30 };
+    let tune_epochs: usize = args.get(4).and_then(|s| s.parse().ok()).unwrap_or(epochs);
+    let tune_lr: f64 = args.get(5).and_then(|s| s.parse().ok()).unwrap_or(1e-4);
     let (train, test) = if fashion {
         (fashion_mnist(Split::Train)?, fashion_mnist(Split::Test)?)
     } else {
@@ -50,7 +53,9 @@ fn main() -> lepton::Result<()> {
     dense.save(&ckpt)?;
     println!("{arch} on {} seed {seed}: dense test accuracy {:.2}% ({:.0} s)", test.name(), 100.0 * dense_acc, t0.elapsed().as_secs_f64());
     let t = targets(arch);
-    let ft = cfg.clone().with_learning_rate(1e-4);
+    let ft = cfg.clone().with_learning_rate(tune_lr);
+    println!("  fine-tuning: {tune_epochs} epochs at learning rate {tune_lr:e}");
+    let epochs = tune_epochs;
     for method in ["oneshot", "iterative", "gradual"] {
         if which != "all" && which != method {
             continue;

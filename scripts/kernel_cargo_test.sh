@@ -122,6 +122,8 @@ case $mode in
       exit 2
     fi
     cargo build --offline -p lepton --target "$target" "${cargo_args[@]}"
+    # the build is done: free the slot (a kernel may take it) while the example runs
+    exec {lock_fd}>&-
     exec "target/$target/debug/examples/$example" "${prog_args[@]}" ;;
   *) exec cargo test --offline -p lepton --target "$target" "$@" ;;
 esac
