@@ -42,14 +42,31 @@
 //!
 //! [`QuantSize`] counts the bytes of quantized tensors with their scales, zero points and
 //! codebooks, one [`LayerBytes`] row per tensor.
+//!
+//! # Whole models
+//!
+//! By tensor path, for any model: [`quantize_tensors`] / [`quantize_model_weights`] (weight-only
+//! fake quantization, a [`QuantReport`] row per weight), [`SharedModel`] (k-means sharing of
+//! every weight, with centroid fine-tuning during training), [`QatState`] (quantization-aware
+//! training with a straight-through estimator, set up by [`QatConfig`]) and [`QuantizedModel`]
+//! (static PTQ of an MLP or a LeNet-5 calibrated on a dataset, with its
+//! [`CalibrationReport`]; LeNet-5's convolutions run as [`QuantizedConv2d`]: im2col of `u8`
+//! codes, the integer kernel, requantization; max pooling on codes). A
+//! [`crate::train::Session`] exposes them without generics (`quantize_weights`,
+//! `share_weights`, `set_qat`, `quantize_int8`).
 
 mod affine;
+mod conv;
 mod fixed_point;
+mod int8;
 mod kernel;
 mod kmeans;
 mod linear;
 mod mlp;
+mod model;
 mod observer;
+mod qat;
+mod report;
 mod size;
 
 pub use affine::{check_bits, Granularity, QParams, QScheme, QuantError, QuantizedTensor, MAX_BITS, MIN_BITS};
@@ -60,3 +77,10 @@ pub use linear::QuantizedLinear;
 pub use mlp::{Calibration, QuantConfig, QuantizedMlp};
 pub use observer::{MinMaxObserver, MovingAverageObserver, MseObserver, ObserverKind, Observer, Percentile, PercentileObserver};
 pub use size::{LayerBytes, QuantSize};
+pub use conv::{im2col, max_pool2, QuantizedConv2d, QuantizedLeNet5};
+pub use int8::QuantizedModel;
+pub use model::{is_quantized_weight, quantize_model_weights, quantize_tensors, write_tensors, SharedModel};
+pub(crate) use model::TrainingQuant;
+pub(crate) use qat::conflict;
+pub use qat::{QatConfig, QatState};
+pub use report::{ActivationCalibration, CalibrationReport, QuantLayer, QuantMethod, QuantReport};

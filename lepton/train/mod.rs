@@ -2,6 +2,7 @@
 
 mod config;
 mod evaluate;
+mod quant_session;
 mod session;
 
 pub use config::{Optimizer, TrainConfig};

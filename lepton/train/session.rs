@@ -2,6 +2,7 @@
 //! called again and again from notebook cells and every call continues where the last stopped.
 
 use std::any::Any;
+use std::borrow::Cow;
 use std::path::Path;
 use std::time::Instant;
 
@@ -17,7 +18,8 @@ use super::evaluate::{argmax, check_data, evaluate, predict_logits};
 use crate::data::Dataset;
 use crate::error::{LeptonError, Result};
 use crate::nn::{checkpoint, size_report, Arch, Classifier, LeNet300, LeNet5};
-use crate::prune::{sensitivity_scan, GradualPruning, MaskSet, PruneMethod, SensitivityScan, SparsityReport};
+use crate::prune::{sensitivity_scan, GradualPruning, MaskSet, PruneMethod, SensitivityScan, SparsityReport, TensorValues};
+use crate::quant::TrainingQuant;
 use crate::report::{EpochRecord, EvalReport, History, SizeReport};
 
 enum Opt<M> {
@@ -81,6 +83,9 @@ pub struct TypedSession<M: Classifier> {
     masks: Option<MaskSet>,
     /// A gradual-pruning schedule that updates `masks` during training.
     gradual: Option<GradualPruning>,
+    /// Quantization kept across `fit` calls (QAT, k-means codebooks); set by the methods in
+    /// `quant_session.rs`, used at the three hook points of `train_epoch`.
+    quant: TrainingQuant,
 }
 
 fn mix_seed(seed: u64, epoch: usize) -> u64 {
@@ -161,6 +166,7 @@ impl<M: Classifier> TypedSession<M> {
             last_good: None,
             masks: None,
             gradual: None,
+            quant: TrainingQuant::default(),
         }
     }
 
@@ -253,7 +259,11 @@ impl<M: Classifier> TypedSession<M> {
                 Some(g) => g,
                 None => self.model.try_alloc_grads().map_err(|e| LeptonError::device("alloc grads", e))?,
             };
-            let logits = self.model.logits(x.traced(grads))?;
+            // Quantization hook 1 (QAT): forward and backward through fake-quantized weights.
+            // They keep the float weights' tensor ids, so the optimiser below applies the
+            // gradients to the float weights (straight-through estimator).
+            let qat_model = self.quant.training_model(&self.model)?;
+            let logits = qat_model.as_ref().unwrap_or(&self.model).logits(x.traced(grads))?;
             let values = logits.as_vec();
             let loss = cross_entropy_with_logits_loss(logits, y);
             let loss_value = loss.array();
@@ -266,9 +276,14 @@ impl<M: Classifier> TypedSession<M> {
                 return Err(LeptonError::NonFiniteLoss { epoch, step: step + 1, loss: loss_value });
             }
             let mut grads = loss.try_backward().map_err(|e| LeptonError::device("backward", e))?;
+            // Quantization hook 2 (QAT, clipped STE): no gradient outside frozen ranges.
+            self.quant.before_update(&self.model, &mut grads)?;
             self.last_good = Some(self.model.clone());
             self.opt.update(&mut self.model, &grads)?;
             self.steps += 1;
+            // Quantization hook 3 (k-means sharing): centroids move by the summed gradient of
+            // their clusters and the shared weights are rewritten from the codebooks.
+            self.quant.after_update(&mut self.model, &mut grads, self.config.learning_rate)?;
             if let Some(g) = &self.gradual {
                 if g.is_update_step(self.steps) {
                     let tensors = checkpoint::tensors_of(&self.model);
@@ -300,7 +315,7 @@ impl<M: Classifier> TypedSession<M> {
         bar.finish_and_clear();
         let (val_loss, val_accuracy) = match &self.val {
             Some(v) => {
-                let r = evaluate(&self.model, &self.name, v, self.config.eval_batch_size)?;
+                let r = evaluate(&*self.eval_model()?, &self.name, v, self.config.eval_batch_size)?;
                 (Some(r.loss), Some(r.accuracy))
             }
             None => (None, None),
@@ -370,14 +385,23 @@ impl<M: Classifier> TypedSession<M> {
         sensitivity_scan(&self.model, data, None, grid, self.config.eval_batch_size)
     }
 
-    /// Evaluates the current model on `data`.
-    pub fn evaluate(&self, data: &Dataset) -> Result<EvalReport> {
-        evaluate(&self.model, &M::arch_name(), data, self.config.eval_batch_size)
+    /// The model evaluation and prediction run: with QAT on (`quant_session.rs`), the one
+    /// with fake-quantized weights, as trained.
+    fn eval_model(&self) -> Result<Cow<'_, M>> {
+        Ok(match self.quant.eval_model(&self.model)? {
+            Some(m) => Cow::Owned(m),
+            None => Cow::Borrowed(&self.model),
+        })
     }
 
-    /// Predicted class of every sample of `data`.
+    /// Evaluates the current model on `data` (with QAT on, its fake-quantized weights).
+    pub fn evaluate(&self, data: &Dataset) -> Result<EvalReport> {
+        evaluate(&*self.eval_model()?, &M::arch_name(), data, self.config.eval_batch_size)
+    }
+
+    /// Predicted class of every sample of `data` (with QAT on, of its fake-quantized weights).
     pub fn predict(&self, data: &Dataset) -> Result<Vec<usize>> {
-        let logits = predict_logits(&self.model, data, self.config.eval_batch_size)?;
+        let logits = predict_logits(&*self.eval_model()?, data, self.config.eval_batch_size)?;
         Ok(logits.chunks_exact(M::CLASSES).map(argmax).collect())
     }
 
@@ -389,12 +413,14 @@ impl<M: Classifier> TypedSession<M> {
         checkpoint::save_safetensors(&self.model, path, &[("arch", &arch), ("epochs", &epochs), ("seed", &seed)])
     }
 
-    /// Loads weights saved by [`TypedSession::save`]; on error nothing changes. Masks and any
-    /// gradual schedule are dropped (they belonged to the old weights); for a pruned checkpoint,
-    /// [`TypedSession::mask_zeros`] derives the masks from its zeros.
+    /// Loads weights saved by [`TypedSession::save`]; on error nothing changes. Masks, any
+    /// gradual schedule, QAT and k-means codebooks are dropped (they belonged to the old
+    /// weights); for a pruned checkpoint, [`TypedSession::mask_zeros`] derives the masks from
+    /// its zeros.
     pub fn load(&mut self, path: impl AsRef<Path>) -> Result<()> {
         checkpoint::load_safetensors(&mut self.model, path)?;
         self.clear_masks();
+        self.quant = TrainingQuant::default();
         Ok(())
     }
 
@@ -449,6 +475,10 @@ trait AnySession {
     fn sensitivity_scan(&self, data: &Dataset, grid: &[f64]) -> Result<SensitivityScan>;
     fn as_any(&self) -> &dyn Any;
     fn as_any_mut(&mut self) -> &mut dyn Any;
+    // for quant_session.rs
+    fn quant(&self) -> &TrainingQuant;
+    fn quant_mut(&mut self) -> &mut TrainingQuant;
+    fn write_tensors(&mut self, tensors: &[TensorValues]) -> Result<()>;
 }
 
 impl<M: Classifier> AnySession for TypedSession<M> {
@@ -523,6 +553,20 @@ impl<M: Classifier> AnySession for TypedSession<M> {
     }
     fn as_any_mut(&mut self) -> &mut dyn Any {
         self
+    }
+    fn quant(&self) -> &TrainingQuant {
+        &self.quant
+    }
+    fn quant_mut(&mut self) -> &mut TrainingQuant {
+        &mut self.quant
+    }
+    fn write_tensors(&mut self, tensors: &[TensorValues]) -> Result<()> {
+        crate::quant::write_tensors(&mut self.model, tensors)?;
+        // weights changed outside training: pruned weights stay pruned
+        match &self.masks {
+            Some(m) => m.apply(&mut self.model),
+            None => Ok(()),
+        }
     }
 }
 
@@ -690,5 +734,16 @@ impl Session {
     /// The typed session inside, mutably.
     pub fn typed_mut<M: Classifier>(&mut self) -> Option<&mut TypedSession<M>> {
         self.inner.as_any_mut().downcast_mut()
+    }
+
+    // Access for the quantization methods in quant_session.rs (a sibling module).
+    pub(super) fn quant_state(&self) -> &TrainingQuant {
+        self.inner.quant()
+    }
+    pub(super) fn quant_state_mut(&mut self) -> &mut TrainingQuant {
+        self.inner.quant_mut()
+    }
+    pub(super) fn write_tensors(&mut self, tensors: &[TensorValues]) -> Result<()> {
+        self.inner.write_tensors(tensors)
     }
 }

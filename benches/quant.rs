@@ -1,0 +1,57 @@
+//! Integer inference against lepton's f32 path, LeNet-300-100, batch 256:
+//!
+//! - `lenet300_b256/f32`: `Classifier::logits` (gemm, f32).
+//! - `lenet300_b256/int8_auto`: [`QuantizedMlp::logits`] with [`Kernel::Auto`] (AVX2 when the
+//!   CPU has it): input quantization, `u8 × i8 → i32` layers with fixed-point requantization,
+//!   dequantized logits.
+//! - `lenet300_b256/int8_portable`: the same with the portable scalar kernel.
+//! - `lenet300_b256/int8_auto_codes`: `forward_codes` only (no input quantization or
+//!   dequantization).
+//!
+//! The weights are an untrained, seeded LeNet-300-100 (speed does not depend on their values),
+//! the activations calibrated on the batch itself. `cargo bench -p lepton-benches --bench quant`.
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use dfdx::prelude::{Cpu, Tensor};
+use dfdx::tensor::TensorFromVec;
+use lepton::prelude::*;
+
+const BATCH: usize = 256;
+
+fn inputs(batch: usize) -> Option<Vec<f32>> {
+    let data = fashion_mnist(Split::Test).ok()?.take(batch).ok()?;
+    Some(data.images().iter().map(|&p| p as f32 / 255.0).collect())
+}
+
+fn logits<M: Classifier>(dev: &Cpu, m: &M, x: &[f32], batch: usize) -> usize {
+    let Ok(t) = dev.try_tensor_from_vec(x.to_vec(), (batch, 784)) else { return 0 };
+    let t: Tensor<(usize, usize), f32, Cpu> = t;
+    m.logits(t).map(|y| y.as_vec().len()).unwrap_or(0)
+}
+
+fn int8_vs_f32(c: &mut Criterion) {
+    let Some(x) = inputs(BATCH) else {
+        eprintln!("bundled Fashion-MNIST missing: run from the repository root");
+        return;
+    };
+    let dev = Cpu::seed_from_u64(0);
+    let Ok(model) = LeNet300::build(&dev) else { return };
+    let calib = vec![x.clone()];
+    let auto = match QuantizedMlp::from_model(&model, &Calibration::Batches(&calib), &QuantConfig::default()) {
+        Ok(q) => q,
+        Err(e) => return eprintln!("{e}"),
+    };
+    let Ok(portable) = auto.clone().with_kernel(Kernel::Portable) else { return };
+    let Ok(codes) = auto.quantize_input(&x, BATCH) else { return };
+    eprintln!("Kernel::Auto runs {:?}", Kernel::Auto.resolve());
+    let mut group = c.benchmark_group("lenet300_b256");
+    group.throughput(Throughput::Elements(BATCH as u64));
+    group.sample_size(30);
+    group.bench_function("f32", |b| b.iter(|| logits(&dev, &model, &x, BATCH)));
+    group.bench_function("int8_auto", |b| b.iter(|| auto.logits(&x, BATCH).map(|y| y.len()).unwrap_or(0)));
+    group.bench_function("int8_portable", |b| b.iter(|| portable.logits(&x, BATCH).map(|y| y.len()).unwrap_or(0)));
+    group.bench_function("int8_auto_codes", |b| b.iter(|| auto.forward_codes(&codes, BATCH).map(|y| y.len()).unwrap_or(0)));
+    group.finish();
+}
+
+criterion_group!(benches, int8_vs_f32);
+criterion_main!(benches);
