@@ -34,6 +34,15 @@ fi
 # The lock stays held (fd inherited through exec) for the kernel's lifetime.
 export EVCXR_TMPDIR="$cfg/work/slot-$slot"
 mkdir -p "$EVCXR_TMPDIR"
+# Each cell's code is a cdylib linked against the toolchain's libstd-*.so (-Cprefer-dynamic),
+# found through a RUNPATH relative to $ORIGIN that rustc computes for the cdylib in deps/;
+# evcxr then loads a copy one directory up, so when the repository and the toolchain share a
+# parent (a clone under $HOME next to ~/.rustup) that relative path misses by one level and
+# the kernel dies with "dlopen failed". The sysroot's library directory on LD_LIBRARY_PATH
+# (searched before RUNPATH) makes loading independent of where the repository lives.
+sysroot=$(rustc --print sysroot)
+host=$(rustc -vV | sed -n 's/^host: //p')
+export LD_LIBRARY_PATH="$sysroot/lib/rustlib/$host/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 # The notebook's crate resolves its dependencies to Cargo.lock's versions (evcxr keeps a
 # Cargo.lock it finds and only adds to it), as `cargo test` and scripts/kernel_cargo_test.sh.
 cp "$root/Cargo.lock" "$EVCXR_TMPDIR/Cargo.lock"
