@@ -1,12 +1,7 @@
 #!/usr/bin/env python3
 """Writes notebooks/03_quantization.ipynb from the cells below (markdown and Rust), so the notebook's
 source reads as a diff in review. Run: python3 notebooks/src/build_03.py"""
-import json
-from pathlib import Path
-
-cells = []
-def md(s): cells.append(("markdown", s.strip("\n")))
-def code(s, tags=None): cells.append(("code", s.strip("\n"), tags or []))
+from nbgen import code, md, write
 
 md(r"""
 # 03 · Quantization: fewer bits per weight, integer inference
@@ -800,23 +795,4 @@ bytes would a pruned, 4-bit k-means LeNet-300-100 take with 5-bit relative indic
 would you check before believing its accuracy?
 """)
 
-nb = {
-    "cells": [],
-    "metadata": {
-        "kernelspec": {"display_name": "Rust (lepton)", "language": "rust", "name": "lepton-rust"},
-        "language_info": {"codemirror_mode": "rust", "file_extension": ".rs", "mimetype": "text/rust", "name": "Rust", "pygment_lexer": "rust", "version": ""},
-    },
-    "nbformat": 4,
-    "nbformat_minor": 5,
-}
-for i, c in enumerate(cells):
-    src = c[1].splitlines(keepends=True)
-    cell = {"cell_type": c[0], "id": f"c{i:02d}", "metadata": {}, "source": src}
-    if c[0] == "code":
-        cell.update({"execution_count": None, "outputs": []})
-        if c[2]:
-            cell["metadata"]["tags"] = c[2]
-    nb["cells"].append(cell)
-out = Path(__file__).resolve().parent.parent / "03_quantization.ipynb"
-out.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
-print(f"wrote {out} ({len(cells)} cells)")
+write("03_quantization.ipynb")
