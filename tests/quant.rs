@@ -468,6 +468,23 @@ fn avx2_and_portable_dot_products_are_bit_identical() {
 }
 
 #[test]
+fn blocked_avx2_matmul_equals_the_portable_kernel_bit_for_bit() {
+    // outputs 1..=9 cover whole blocks of four and every remainder; 784/785 inputs cover the
+    // 16-value chunks and their tails; extreme codes check the exact i16 pair sums.
+    let mut r = rng(21);
+    for (batch, outputs, inputs) in [(3, 1, 784), (2, 9, 785), (4, 6, 16), (1, 5, 15), (2, 301, 784)] {
+        let x = random_u8(&mut r, batch * inputs);
+        let w = random_i8(&mut r, outputs * inputs);
+        let portable = matmul_u8_i8(&x, batch, &w, outputs, inputs, Kernel::Portable).unwrap();
+        assert_eq!(matmul_u8_i8(&x, batch, &w, outputs, inputs, Kernel::Auto).unwrap(), portable, "{batch}x{outputs}x{inputs}");
+    }
+    let (x, w) = (vec![255u8; 2 * 784], vec![-128i8; 7 * 784]);
+    let expected = vec![255 * -128 * 784; 2 * 7];
+    assert_eq!(matmul_u8_i8(&x, 2, &w, 7, 784, Kernel::Auto).unwrap(), expected);
+    assert_eq!(matmul_u8_i8(&x, 2, &w, 7, 784, Kernel::Portable).unwrap(), expected);
+}
+
+#[test]
 fn matmul_accumulators_match_naive_sums_for_every_kernel() {
     let mut r = rng(9);
     let (batch, out, inp) = (7, 13, 37);

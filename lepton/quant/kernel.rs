@@ -111,10 +111,146 @@ pub fn matmul_u8_i8(x: &[u8], batch: usize, w: &[i8], outputs: usize, inputs: us
     }
     let kernel = kernel.resolve()?;
     let mut out = vec![0i32; batch * outputs];
+    #[cfg(target_arch = "x86_64")]
+    if kernel == Kernel::Avx2 {
+        // Widen the weights to i16 once per call (the AVX2 loop then only loads, multiplies
+        // and adds) and each sample's row once; four outputs share every load of the row.
+        // Pairs of samples share every weight load (the weights, not the arithmetic, bound
+        // this loop: each pass streams all of them from cache).
+        let w16: Vec<i16> = w.iter().map(|&v| i16::from(v)).collect();
+        out.par_chunks_mut(2 * outputs).zip(x.par_chunks(2 * inputs)).for_each(|(o, xb)| {
+            let x16: Vec<i16> = xb.iter().map(|&v| i16::from(v)).collect();
+            let (o0, o1) = o.split_at_mut(outputs.min(o.len()));
+            if o1.is_empty() {
+                // SAFETY: `Kernel::Avx2` only comes out of `Kernel::resolve`, which checked
+                // `is_x86_feature_detected!("avx2")`.
+                unsafe { rows_avx2(&x16, &w16, inputs, o0) };
+            } else {
+                let (x0, x1) = x16.split_at(inputs);
+                // SAFETY: as above.
+                unsafe { rows2_avx2(x0, x1, &w16, inputs, o0, o1) };
+            }
+        });
+        return Ok(out);
+    }
     out.par_chunks_mut(outputs).zip(x.par_chunks(inputs)).for_each(|(o, xb)| {
         for (acc, wc) in o.iter_mut().zip(w.chunks_exact(inputs)) {
             *acc = dot_resolved(xb, wc, kernel);
         }
     });
     Ok(out)
+}
+
+/// [`rows_avx2`] for two samples at once: every weight chunk is loaded once for both, two
+/// outputs at a time (eight accumulators).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn rows2_avx2(x0: &[i16], x1: &[i16], w: &[i16], inputs: usize, out0: &mut [i32], out1: &mut [i32]) {
+    use std::arch::x86_64::*;
+    let n = inputs.min(x0.len()).min(x1.len());
+    let full = n - n % 16;
+    let hsum = |v: __m256i| -> i32 {
+        let mut lanes = [0i32; 8];
+        // SAFETY: `lanes` is 32 writable bytes; `_mm256_storeu_si256` needs no alignment.
+        unsafe { _mm256_storeu_si256(lanes.as_mut_ptr() as *mut __m256i, v) };
+        lanes.iter().fold(0i32, |a, &l| a.wrapping_add(l))
+    };
+    let tail = |x: &[i16], wr: &[i16]| -> i32 {
+        x[full..n].iter().zip(&wr[full..n]).fold(0i32, |a, (&p, &q)| a.wrapping_add(i32::from(p) * i32::from(q)))
+    };
+    let outputs = out0.len().min(out1.len());
+    let mut o = 0;
+    while o < outputs {
+        let pair = (outputs - o).min(2);
+        let rows: [&[i16]; 2] = [&w[o * inputs..(o + 1) * inputs], &w[(o + pair - 1) * inputs..(o + pair) * inputs]];
+        let mut acc = [_mm256_setzero_si256(); 4];
+        let mut i = 0;
+        while i < full {
+            // SAFETY: i + 16 <= full <= n, and both samples and both rows hold at least n
+            // values, so each 32-byte unaligned load stays inside its slice.
+            unsafe {
+                let xa = _mm256_loadu_si256(x0.as_ptr().add(i) as *const __m256i);
+                let xb = _mm256_loadu_si256(x1.as_ptr().add(i) as *const __m256i);
+                let wa = _mm256_loadu_si256(rows[0].as_ptr().add(i) as *const __m256i);
+                let wb = _mm256_loadu_si256(rows[1].as_ptr().add(i) as *const __m256i);
+                acc[0] = _mm256_add_epi32(acc[0], _mm256_madd_epi16(xa, wa));
+                acc[1] = _mm256_add_epi32(acc[1], _mm256_madd_epi16(xb, wa));
+                acc[2] = _mm256_add_epi32(acc[2], _mm256_madd_epi16(xa, wb));
+                acc[3] = _mm256_add_epi32(acc[3], _mm256_madd_epi16(xb, wb));
+            }
+            i += 16;
+        }
+        out0[o] = hsum(acc[0]).wrapping_add(tail(x0, rows[0]));
+        out1[o] = hsum(acc[1]).wrapping_add(tail(x1, rows[0]));
+        if pair == 2 {
+            out0[o + 1] = hsum(acc[2]).wrapping_add(tail(x0, rows[1]));
+            out1[o + 1] = hsum(acc[3]).wrapping_add(tail(x1, rows[1]));
+        }
+        o += pair;
+    }
+}
+
+/// `out[o] = Σ_k x[k]·w[o·inputs + k]` for every output `o`, on values already widened to
+/// `i16`: four outputs at a time share each 16-value load of `x`; `_mm256_madd_epi16` adds
+/// products in pairs into `i32` lanes exactly (|255·127·2| < 2^31). Wrapping `i32` sums in any
+/// order give the same bits as [`dot_portable`] (tested).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn rows_avx2(x: &[i16], w: &[i16], inputs: usize, out: &mut [i32]) {
+    use std::arch::x86_64::*;
+    let n = inputs.min(x.len());
+    let full = n - n % 16;
+    let hsum = |v: __m256i| -> i32 {
+        let mut lanes = [0i32; 8];
+        // SAFETY: `lanes` is 32 writable bytes; `_mm256_storeu_si256` needs no alignment.
+        unsafe { _mm256_storeu_si256(lanes.as_mut_ptr() as *mut __m256i, v) };
+        lanes.iter().fold(0i32, |a, &l| a.wrapping_add(l))
+    };
+    let tail = |wr: &[i16]| -> i32 {
+        x[full..n].iter().zip(&wr[full..n]).fold(0i32, |a, (&p, &q)| a.wrapping_add(i32::from(p) * i32::from(q)))
+    };
+    let mut chunks = out.chunks_exact_mut(4);
+    let mut o = 0;
+    for quad in &mut chunks {
+        let rows: [&[i16]; 4] = [
+            &w[o * inputs..(o + 1) * inputs],
+            &w[(o + 1) * inputs..(o + 2) * inputs],
+            &w[(o + 2) * inputs..(o + 3) * inputs],
+            &w[(o + 3) * inputs..(o + 4) * inputs],
+        ];
+        let mut acc = [_mm256_setzero_si256(); 4];
+        let mut i = 0;
+        while i < full {
+            // SAFETY: i + 16 <= full <= n, and x and every row hold at least n values, so
+            // each 32-byte unaligned load (`_mm256_loadu_si256`) stays inside its slice.
+            unsafe {
+                let xv = _mm256_loadu_si256(x.as_ptr().add(i) as *const __m256i);
+                for (a, r) in acc.iter_mut().zip(&rows) {
+                    let wv = _mm256_loadu_si256(r.as_ptr().add(i) as *const __m256i);
+                    *a = _mm256_add_epi32(*a, _mm256_madd_epi16(xv, wv));
+                }
+            }
+            i += 16;
+        }
+        for ((q, a), r) in quad.iter_mut().zip(acc).zip(&rows) {
+            *q = hsum(a).wrapping_add(tail(r));
+        }
+        o += 4;
+    }
+    for q in chunks.into_remainder() {
+        let r = &w[o * inputs..(o + 1) * inputs];
+        let mut a = _mm256_setzero_si256();
+        let mut i = 0;
+        while i < full {
+            // SAFETY: as above.
+            unsafe {
+                let xv = _mm256_loadu_si256(x.as_ptr().add(i) as *const __m256i);
+                let wv = _mm256_loadu_si256(r.as_ptr().add(i) as *const __m256i);
+                a = _mm256_add_epi32(a, _mm256_madd_epi16(xv, wv));
+            }
+            i += 16;
+        }
+        *q = hsum(a).wrapping_add(tail(r));
+        o += 1;
+    }
 }
