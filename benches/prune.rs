@@ -8,21 +8,11 @@
 //!
 //! `cargo bench -p lepton-benches --bench prune`; the README's results table quotes it.
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use dfdx::prelude::{Cpu, Tensor};
-use dfdx::tensor::TensorFromVec;
+use dfdx::prelude::Cpu;
 use lepton::nn::checkpoint::tensors_of;
 use lepton::prelude::*;
 
-fn inputs(batch: usize) -> Option<Vec<f32>> {
-    let data = fashion_mnist(Split::Test).ok()?.take(batch).ok()?;
-    Some(data.images().iter().map(|&p| p as f32 / 255.0).collect())
-}
-
-fn logits<M: Classifier>(dev: &Cpu, m: &M, x: &[f32], batch: usize) -> usize {
-    let Ok(t) = dev.try_tensor_from_vec(x.to_vec(), (batch, 784)) else { return 0 };
-    let t: Tensor<(usize, usize), f32, Cpu> = t;
-    m.logits(t).map(|y| y.as_vec().len()).unwrap_or(0)
-}
+use lepton_benches::{inputs, logits};
 
 fn structured(c: &mut Criterion) {
     const BATCH: usize = 256;
