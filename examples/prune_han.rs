@@ -17,7 +17,7 @@ use lepton::prelude::*;
 /// 800→500); this LeNet-5 has a 256→120→84→10 head, pruned to 6 / 7 / 19 %.
 pub fn targets(arch: Arch) -> Vec<(String, f64)> {
     let t: &[(&str, f64)] = match arch {
-        Arch::LeNet300 => &[("fc1.weight", 0.925), ("fc2.weight", 0.91), ("fc3.weight", 0.74)],
+        Arch::LeNet300 | Arch::SmallMlp => &[("fc1.weight", 0.925), ("fc2.weight", 0.91), ("fc3.weight", 0.74)],
         Arch::LeNet5 => &[("conv1.weight", 0.34), ("conv2.weight", 0.88), ("fc1.weight", 0.94), ("fc2.weight", 0.93), ("fc3.weight", 0.81)],
     };
     t.iter().map(|(p, s)| (p.to_string(), *s)).collect()

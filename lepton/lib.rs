@@ -9,6 +9,8 @@
 //! - [`quant`]: affine quantization (per tensor / per channel), calibration observers, an
 //!   integer-only quantized Linear/MLP (AVX2 or portable kernel, fixed-point requantization),
 //!   k-means weight sharing and size accounting.
+//! - [`transfer`]: typed head swap, freezing and per-group learning rates, few-shot experiments.
+//! - [`distill`]: knowledge distillation (Hinton et al. 2015) from any model to any model.
 //! - [`report`]: histories and reports as Polars DataFrames (Parquet/CSV), SVG/PNG figures, and
 //!   inline display in the evcxr Jupyter kernel.
 //!
@@ -16,6 +18,7 @@
 #![forbid(unsafe_op_in_unsafe_fn)]
 
 pub mod data;
+pub mod distill;
 pub mod error;
 pub mod nn;
 pub mod prune;
@@ -23,5 +26,6 @@ pub mod prelude;
 pub mod quant;
 pub mod report;
 pub mod train;
+pub mod transfer;
 
 pub use error::{LeptonError, Result};

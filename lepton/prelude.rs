@@ -1,8 +1,10 @@
 //! Everything a notebook needs: `use lepton::prelude::*;`.
 pub use crate::data::*;
 pub use crate::error::{LeptonError, Result};
-pub use crate::nn::{Arch, Classifier, LeNet300, LeNet5, LeNet5Net, Mlp};
+pub use crate::distill::{DistillConfig, Teacher};
+pub use crate::nn::{Arch, Classifier, LeNet300, LeNet5, LeNet5Net, Mlp, SmallMlp};
 pub use crate::prune::*;
 pub use crate::quant::*;
 pub use crate::report::*;
 pub use crate::train::*;
+pub use crate::transfer::{few_shot, swap_head, FewShotConfig, ParamGroups, TransferMethod, Shots, SwapHead};

@@ -11,7 +11,7 @@ use dfdx::tensor::{SampleTensor, Trace, TensorFromVec};
 use dfdx::tensor_ops::{Backward, SumTo};
 use lepton::data::Dataset;
 use lepton::nn::checkpoint::{load_safetensors, save_safetensors, tensors_of};
-use lepton::nn::{conv2d, linear, linear_layer, max_pool2d, size_report, Classifier, Conv2d, LeNet300, LeNet5, MaxPool2d};
+use lepton::nn::{conv2d, linear, linear_layer, max_pool2d, size_report, Classifier, Conv2d, LeNet300, LeNet5, MaxPool2d, SmallMlp};
 use lepton::train::{Session, TrainConfig};
 use lepton::{nn::Arch, LeptonError};
 
@@ -692,14 +692,19 @@ fn checkpoint_round_trip_is_bit_exact() {
     let dir = Scratch::new("roundtrip");
     let dev = Cpu::seed_from_u64(20);
     let x = random_images(&dev, 4);
-    for arch in [Arch::LeNet300, Arch::LeNet5] {
+    for arch in [Arch::LeNet300, Arch::LeNet5, Arch::SmallMlp] {
         let path = dir.path(&format!("{arch}.safetensors"));
         match arch {
             Arch::LeNet300 => round_trip::<LeNet300>(&path, &x),
             Arch::LeNet5 => round_trip::<LeNet5>(&path, &x),
+            Arch::SmallMlp => round_trip::<SmallMlp>(&path, &x),
         }
     }
-    assert_eq!(dir.listing(), vec!["LeNet-300-100.safetensors", "LeNet-5.safetensors"], "no temporary file left");
+    assert_eq!(
+        dir.listing(),
+        vec!["LeNet-300-100.safetensors", "LeNet-5.safetensors", "MLP-784-100-50-10.safetensors"],
+        "no temporary file left"
+    );
 }
 
 fn round_trip<M: Classifier>(path: &Path, x: &Tensor<(usize, usize), f32, Cpu>) {

@@ -100,6 +100,8 @@ pub enum Arch {
     LeNet300,
     /// [`super::LeNet5`]: conv 6@5×5, pool, conv 16@5×5, pool, 120-84-10; 44,426 parameters.
     LeNet5,
+    /// [`super::SmallMlp`]: 784-100-50-10 MLP, 84,060 parameters.
+    SmallMlp,
 }
 
 impl Arch {
@@ -108,6 +110,7 @@ impl Arch {
         match self {
             Arch::LeNet300 => "LeNet-300-100",
             Arch::LeNet5 => "LeNet-5",
+            Arch::SmallMlp => "MLP-784-100-50-10",
         }
     }
 }

@@ -17,6 +17,6 @@ pub use conv::{conv2d, Conv2d};
 pub use dims::{ConvDim, PoolDim};
 pub use kernels::CpuFloat;
 pub use linear::{linear, linear_layer};
-pub use models::{LeNet300, LeNet5, LeNet5Net, Mlp};
+pub use models::{LeNet300, LeNet5, LeNet5Net, Mlp, SmallMlp};
 pub use pool::{max_pool2d, MaxPool2d};
 pub use size::size_report;

@@ -31,6 +31,10 @@ pub struct Mlp<const IN: usize, const H1: usize, const H2: usize, const OUT: usi
 /// LeNet-300-100 (LeCun et al. 1998; the MLP of Han et al. 2015): 784 → 300 → 100 → 10.
 pub type LeNet300<E = f32, D = Cpu> = Mlp<784, 300, 100, 10, E, D>;
 
+/// A small MLP, 784 → 100 → 50 → 10 (84,060 parameters): the student of the distillation
+/// notebook, and the structured-pruning example's target width.
+pub type SmallMlp<E = f32, D = Cpu> = Mlp<784, 100, 50, 10, E, D>;
+
 impl<const IN: usize, const H1: usize, const H2: usize, const OUT: usize, E, D> TensorCollection<E, D>
     for Mlp<IN, H1, H2, OUT, E, D>
 where

@@ -63,7 +63,7 @@ mod kernel;
 mod kmeans;
 mod linear;
 mod mlp;
-mod model;
+pub(crate) mod model;
 mod observer;
 mod qat;
 mod report;

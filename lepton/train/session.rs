@@ -16,11 +16,13 @@ use dfdx::tensor_ops::{Backward, ReshapeTo};
 use super::config::{check_learning_rate, Optimizer, TrainConfig};
 use super::evaluate::{argmax, check_data, evaluate, predict_logits};
 use crate::data::Dataset;
+use crate::distill::{distill_loss, DistillConfig, Distillation, Teacher};
 use crate::error::{LeptonError, Result};
-use crate::nn::{checkpoint, size_report, Arch, Classifier, LeNet300, LeNet5};
+use crate::nn::{checkpoint, size_report, Arch, Classifier, LeNet300, LeNet5, LeNet5Net, Mlp, SmallMlp};
 use crate::prune::{sensitivity_scan, GradualPruning, MaskSet, PruneMethod, SensitivityScan, SparsityReport, TensorValues};
 use crate::quant::TrainingQuant;
 use crate::report::{EpochRecord, EvalReport, History, SizeReport};
+use crate::transfer::{swap_head, under_prefix, ParamGroups, SwapHead, HEAD};
 
 enum Opt<M> {
     Adam(Adam<M, f32, Cpu>),
@@ -86,6 +88,10 @@ pub struct TypedSession<M: Classifier> {
     /// Quantization kept across `fit` calls (QAT, k-means codebooks); set by the methods in
     /// `quant_session.rs`, used at the three hook points of `train_epoch`.
     quant: TrainingQuant,
+    /// Learning-rate scales by path prefix (0 = frozen), applied after every optimiser step.
+    groups: ParamGroups,
+    /// A teacher whose softened logits join the loss (knowledge distillation).
+    distill: Option<Distillation>,
 }
 
 fn mix_seed(seed: u64, epoch: usize) -> u64 {
@@ -167,6 +173,8 @@ impl<M: Classifier> TypedSession<M> {
             masks: None,
             gradual: None,
             quant: TrainingQuant::default(),
+            groups: ParamGroups::new(),
+            distill: None,
         }
     }
 
@@ -241,6 +249,11 @@ impl<M: Classifier> TypedSession<M> {
         let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
         for (step, batch) in batches.enumerate() {
             let n = batch.len;
+            // Distillation: the teacher's logits for this batch, with no tape.
+            let teacher_logits = match &self.distill {
+                Some(d) => Some(d.teacher.teacher_logits(&batch.x, n)?),
+                None => None,
+            };
             let x: Tensor<(usize, usize), f32, Cpu> = self
                 .dev
                 .try_tensor_from_vec(batch.x, (n, M::INPUTS))
@@ -265,8 +278,14 @@ impl<M: Classifier> TypedSession<M> {
             let qat_model = self.quant.training_model(&self.model)?;
             let logits = qat_model.as_ref().unwrap_or(&self.model).logits(x.traced(grads))?;
             let values = logits.as_vec();
-            let loss = cross_entropy_with_logits_loss(logits, y);
-            let loss_value = loss.array();
+            let (loss, loss_value) = match (&self.distill, &teacher_logits) {
+                (Some(d), Some(t)) => distill_loss(logits, y, t, &d.config)?,
+                _ => {
+                    let loss = cross_entropy_with_logits_loss(logits, y);
+                    let v = loss.array();
+                    (loss, v)
+                }
+            };
             if !loss_value.is_finite() {
                 bar.finish_and_clear();
                 // the current weights gave this loss: go back to the ones before the last step
@@ -292,6 +311,11 @@ impl<M: Classifier> TypedSession<M> {
             }
             if let Some(m) = &self.masks {
                 m.apply_in_place(&mut self.model)?;
+            }
+            // Per-group learning rates and frozen tensors: scale this step's change per tensor
+            // (frozen ones get their old values back, bit for bit).
+            if let Some(before) = &self.last_good {
+                self.groups.apply(before, &mut self.model)?;
             }
             if !all_finite(&self.model) {
                 // This step made some weights non-finite. The loss need not show it yet (ReLU
@@ -373,6 +397,101 @@ impl<M: Classifier> TypedSession<M> {
         MaskSet::compute(&checkpoint::tensors_of(&self.model), &schedule.target)?;
         self.gradual = Some(schedule);
         Ok(())
+    }
+
+    fn paths(&self) -> Vec<String> {
+        checkpoint::tensors_of(&self.model).into_iter().map(|t| t.0).collect()
+    }
+
+    /// Freezes every tensor under each prefix (a tensor path such as `fc1.weight`, or a layer
+    /// such as `conv1`): from now on it stays bit-identical through training. Returns the
+    /// frozen paths. A prefix matching no tensor is an error, and then nothing changes.
+    pub fn freeze(&mut self, prefixes: &[&str]) -> Result<Vec<String>> {
+        self.scale_groups(prefixes, 0.0)?;
+        Ok(self.frozen())
+    }
+
+    /// Freezes every layer but the head (`fc3`): only the classifier trains.
+    pub fn freeze_backbone(&mut self) -> Result<Vec<String>> {
+        let mut layers: Vec<String> = Vec::new();
+        for p in self.paths() {
+            let layer = p.split('.').next().unwrap_or(&p).to_string();
+            if !under_prefix(&p, HEAD) && !layers.contains(&layer) {
+                layers.push(layer);
+            }
+        }
+        let refs: Vec<&str> = layers.iter().map(String::as_str).collect();
+        self.freeze(&refs)
+    }
+
+    /// Lets the tensors under each prefix train again at the full learning rate (scale 1; a
+    /// longer prefix overrides a shorter one, so `unfreeze(&["fc2.bias"])` after
+    /// `freeze(&["fc2"])` trains only that bias).
+    pub fn unfreeze(&mut self, prefixes: &[&str]) -> Result<()> {
+        self.scale_groups(prefixes, 1.0)
+    }
+
+    /// Drops every learning-rate group: all tensors train at the session's learning rate.
+    pub fn unfreeze_all(&mut self) {
+        self.groups = ParamGroups::new();
+    }
+
+    /// Scales the learning rate of the tensors under `prefix` by `scale` (≥ 0; 0 freezes):
+    /// per-group learning rates, e.g. a backbone at 0.1× while a new head trains at 1×.
+    pub fn set_lr_scale(&mut self, prefix: &str, scale: f64) -> Result<()> {
+        self.scale_groups(&[prefix], scale)
+    }
+
+    fn scale_groups(&mut self, prefixes: &[&str], scale: f64) -> Result<()> {
+        let paths = self.paths();
+        let mut groups = self.groups.clone();
+        for p in prefixes {
+            groups.set(&paths, p, scale)?;
+        }
+        self.groups = groups;
+        Ok(())
+    }
+
+    /// The frozen tensor paths (learning-rate scale 0).
+    pub fn frozen(&self) -> Vec<String> {
+        self.groups.frozen(&self.paths())
+    }
+
+    /// The learning-rate groups.
+    pub fn param_groups(&self) -> &ParamGroups {
+        &self.groups
+    }
+
+    /// Distils from `teacher` in the following `fit` calls (Hinton et al. 2015): the loss
+    /// becomes `α·T²·KL(softmax(z_t/T) ‖ softmax(z_s/T)) + (1 − α)·CE(y, z_s)`, with the
+    /// teacher's logits computed for each batch without gradients. The teacher must read the
+    /// same features and give as many logits as the student.
+    pub fn set_teacher<T: Teacher + 'static>(&mut self, teacher: T, config: DistillConfig) -> Result<()> {
+        self.set_teacher_boxed(Box::new(teacher), config)
+    }
+
+    fn set_teacher_boxed(&mut self, teacher: Box<dyn Teacher>, config: DistillConfig) -> Result<()> {
+        config.validate()?;
+        if teacher.inputs() != M::INPUTS || teacher.classes() != M::CLASSES {
+            return Err(LeptonError::Shape {
+                op: "distillation teacher",
+                path: teacher.teacher_name(),
+                expected: vec![M::INPUTS, M::CLASSES],
+                found: vec![teacher.inputs(), teacher.classes()],
+            });
+        }
+        self.distill = Some(Distillation { teacher, config });
+        Ok(())
+    }
+
+    /// Stops distilling: the following epochs train on the labels alone.
+    pub fn clear_teacher(&mut self) {
+        self.distill = None;
+    }
+
+    /// The distillation settings, if a teacher is set.
+    pub fn distillation(&self) -> Option<DistillConfig> {
+        self.distill.as_ref().map(|d| d.config)
     }
 
     /// Per-tensor sparsity and stored size of the current weights.
@@ -479,6 +598,17 @@ trait AnySession {
     fn quant(&self) -> &TrainingQuant;
     fn quant_mut(&mut self) -> &mut TrainingQuant;
     fn write_tensors(&mut self, tensors: &[TensorValues]) -> Result<()>;
+    // transfer and distillation
+    fn freeze(&mut self, prefixes: &[&str]) -> Result<Vec<String>>;
+    fn freeze_backbone(&mut self) -> Result<Vec<String>>;
+    fn unfreeze(&mut self, prefixes: &[&str]) -> Result<()>;
+    fn unfreeze_all(&mut self);
+    fn set_lr_scale(&mut self, prefix: &str, scale: f64) -> Result<()>;
+    fn frozen(&self) -> Vec<String>;
+    fn teacher(&self) -> Result<Box<dyn Teacher>>;
+    fn set_teacher_boxed(&mut self, teacher: Box<dyn Teacher>, config: DistillConfig) -> Result<()>;
+    fn clear_teacher(&mut self);
+    fn distillation(&self) -> Option<DistillConfig>;
 }
 
 impl<M: Classifier> AnySession for TypedSession<M> {
@@ -560,6 +690,36 @@ impl<M: Classifier> AnySession for TypedSession<M> {
     fn quant_mut(&mut self) -> &mut TrainingQuant {
         &mut self.quant
     }
+    fn freeze(&mut self, prefixes: &[&str]) -> Result<Vec<String>> {
+        TypedSession::freeze(self, prefixes)
+    }
+    fn freeze_backbone(&mut self) -> Result<Vec<String>> {
+        TypedSession::freeze_backbone(self)
+    }
+    fn unfreeze(&mut self, prefixes: &[&str]) -> Result<()> {
+        TypedSession::unfreeze(self, prefixes)
+    }
+    fn unfreeze_all(&mut self) {
+        TypedSession::unfreeze_all(self)
+    }
+    fn set_lr_scale(&mut self, prefix: &str, scale: f64) -> Result<()> {
+        TypedSession::set_lr_scale(self, prefix, scale)
+    }
+    fn frozen(&self) -> Vec<String> {
+        TypedSession::frozen(self)
+    }
+    fn teacher(&self) -> Result<Box<dyn Teacher>> {
+        Ok(Box::new(self.eval_model()?.into_owned()))
+    }
+    fn set_teacher_boxed(&mut self, teacher: Box<dyn Teacher>, config: DistillConfig) -> Result<()> {
+        TypedSession::set_teacher_boxed(self, teacher, config)
+    }
+    fn clear_teacher(&mut self) {
+        TypedSession::clear_teacher(self)
+    }
+    fn distillation(&self) -> Option<DistillConfig> {
+        TypedSession::distillation(self)
+    }
     fn write_tensors(&mut self, tensors: &[TensorValues]) -> Result<()> {
         crate::quant::write_tensors(&mut self.model, tensors)?;
         // weights changed outside training: pruned weights stay pruned
@@ -607,8 +767,93 @@ impl Session {
         let inner: Box<dyn AnySession> = match arch {
             Arch::LeNet300 => Box::new(TypedSession::<LeNet300>::new(train, val, config)?),
             Arch::LeNet5 => Box::new(TypedSession::<LeNet5>::new(train, val, config)?),
+            Arch::SmallMlp => Box::new(TypedSession::<SmallMlp>::new(train, val, config)?),
         };
         Ok(Session { arch: Some(arch), inner })
+    }
+
+    /// A new session for `arch` with a `classes`-way head instead of its 10-way one (2, 5 or
+    /// 10 for the built-in architectures; any other number through the generic
+    /// [`crate::transfer::swap_head`] and [`Session::from_model`]), e.g. to train from scratch
+    /// on the digits 5–9 relabelled 0–4.
+    pub fn with_classes(arch: Arch, classes: usize, train: Dataset, val: Option<Dataset>, config: TrainConfig) -> Result<Session> {
+        let inner: Box<dyn AnySession> = match (arch, classes) {
+            (_, 10) => return Session::new(arch, train, val, config),
+            (Arch::LeNet300, 5) => Box::new(TypedSession::<Mlp<784, 300, 100, 5>>::new(train, val, config)?),
+            (Arch::LeNet300, 2) => Box::new(TypedSession::<Mlp<784, 300, 100, 2>>::new(train, val, config)?),
+            (Arch::LeNet5, 5) => Box::new(TypedSession::<LeNet5Net<6, 16, 256, 120, 84, 5>>::new(train, val, config)?),
+            (Arch::LeNet5, 2) => Box::new(TypedSession::<LeNet5Net<6, 16, 256, 120, 84, 2>>::new(train, val, config)?),
+            _ => return Err(unsupported_classes(classes, &arch.to_string())),
+        };
+        Ok(Session { arch: None, inner })
+    }
+
+    /// Transfer learning: a new session on a new task whose model is this one with its head
+    /// (`fc3`) replaced by a freshly initialised `classes`-way one, drawn from `config.seed`
+    /// (the typed [`crate::transfer::swap_head`]). Every backbone tensor is copied bit for bit;
+    /// the masks of a pruned backbone come along, so fine-tuning keeps its zeros. Built-in
+    /// architectures (with 2, 5 or 10 classes) to 2, 5 or 10 classes; others through
+    /// `swap_head` and [`Session::from_model`].
+    pub fn transfer(&self, classes: usize, train: Dataset, val: Option<Dataset>, config: TrainConfig) -> Result<Session> {
+        macro_rules! from {
+            ($($t:ty),*) => {$(
+                if let Some(s) = self.typed::<$t>() {
+                    return transfer_from(s, classes, train, val, config);
+                }
+            )*};
+        }
+        from!(
+            LeNet300,
+            Mlp<784, 300, 100, 5>,
+            Mlp<784, 300, 100, 2>,
+            LeNet5,
+            LeNet5Net<6, 16, 256, 120, 84, 5>,
+            LeNet5Net<6, 16, 256, 120, 84, 2>
+        );
+        Err(unsupported_classes(classes, &self.arch_name()))
+    }
+
+    /// Freezes every tensor under each prefix (`fc1.weight`, or a layer such as `conv1`): it
+    /// stays bit-identical through training. Returns every frozen path. A prefix that matches
+    /// no tensor is an error (and nothing changes).
+    pub fn freeze(&mut self, prefixes: &[&str]) -> Result<Vec<String>> {
+        self.inner.freeze(prefixes)
+    }
+    /// Freezes everything but the head (`fc3`). Returns the frozen paths.
+    pub fn freeze_backbone(&mut self) -> Result<Vec<String>> {
+        self.inner.freeze_backbone()
+    }
+    /// Lets the tensors under each prefix train again at the full learning rate.
+    pub fn unfreeze(&mut self, prefixes: &[&str]) -> Result<()> {
+        self.inner.unfreeze(prefixes)
+    }
+    /// Unfreezes everything and drops all learning-rate scales.
+    pub fn unfreeze_all(&mut self) {
+        self.inner.unfreeze_all()
+    }
+    /// Scales the learning rate of the tensors under `prefix` (≥ 0; 0 freezes).
+    pub fn set_lr_scale(&mut self, prefix: &str, scale: f64) -> Result<()> {
+        self.inner.set_lr_scale(prefix, scale)
+    }
+    /// The frozen tensor paths.
+    pub fn frozen(&self) -> Vec<String> {
+        self.inner.frozen()
+    }
+    /// Knowledge distillation from `teacher` (its current weights, copied; later training of
+    /// the teacher does not change them) in the following `fit` calls. See
+    /// [`crate::distill`] for the loss. The teacher must take the same inputs and give as many
+    /// logits as this model.
+    pub fn distill_from(&mut self, teacher: &Session, config: DistillConfig) -> Result<()> {
+        let t = teacher.inner.teacher()?;
+        self.inner.set_teacher_boxed(t, config)
+    }
+    /// Stops distilling.
+    pub fn clear_teacher(&mut self) {
+        self.inner.clear_teacher()
+    }
+    /// The distillation settings, if a teacher is set.
+    pub fn distillation(&self) -> Option<DistillConfig> {
+        self.inner.distillation()
     }
 
     /// A session around any [`Classifier`] model, e.g. a network from structured pruning
@@ -616,7 +861,7 @@ impl Session {
     /// `M` once (a few seconds in evcxr).
     pub fn from_model<M: Classifier>(model: M, train: Dataset, val: Option<Dataset>, config: TrainConfig) -> Result<Session> {
         let inner = TypedSession::<M>::from_model(model, train, val, config)?;
-        let arch = [Arch::LeNet300, Arch::LeNet5].into_iter().find(|a| a.name() == M::arch_name());
+        let arch = [Arch::LeNet300, Arch::LeNet5, Arch::SmallMlp].into_iter().find(|a| a.name() == M::arch_name());
         Ok(Session { arch, inner: Box::new(inner) })
     }
 
@@ -746,4 +991,39 @@ impl Session {
     pub(super) fn write_tensors(&mut self, tensors: &[TensorValues]) -> Result<()> {
         self.inner.write_tensors(tensors)
     }
+}
+
+fn unsupported_classes(classes: usize, arch: &str) -> LeptonError {
+    if classes == 0 {
+        return LeptonError::config("classes", 0, "a head needs at least 1 class");
+    }
+    LeptonError::config(
+        "classes",
+        classes,
+        format!("{arch}: the non-generic API has 2-, 5- and 10-way heads for LeNet-300-100 and LeNet-5; for other cases use lepton::transfer::swap_head::<_, K> and Session::from_model"),
+    )
+}
+
+/// [`Session::transfer`] for one source type.
+fn transfer_from<M>(s: &TypedSession<M>, classes: usize, train: Dataset, val: Option<Dataset>, config: TrainConfig) -> Result<Session>
+where
+    M: Classifier + SwapHead<2> + SwapHead<5> + SwapHead<10>,
+{
+    let seed = config.seed;
+    let mut out = match classes {
+        2 => Session::from_model(swap_head::<M, 2>(s.model(), seed)?, train, val, config)?,
+        5 => Session::from_model(swap_head::<M, 5>(s.model(), seed)?, train, val, config)?,
+        10 => Session::from_model(swap_head::<M, 10>(s.model(), seed)?, train, val, config)?,
+        _ => return Err(unsupported_classes(classes, &M::arch_name())),
+    };
+    if let Some(masks) = s.masks() {
+        let mut kept = MaskSet::new();
+        for (path, m) in masks.iter().filter(|(p, _)| !under_prefix(p, HEAD)) {
+            kept.insert(path.clone(), m.shape.clone(), m.keep.clone())?;
+        }
+        if !kept.is_empty() {
+            out.set_masks(kept)?;
+        }
+    }
+    Ok(out)
 }

@@ -20,6 +20,9 @@ pub struct Series {
     pub name: String,
     /// `(x, y)` points, drawn in this order; non-finite points are skipped.
     pub points: Vec<(f64, f64)>,
+    /// Error bars: `errors[i]` draws `y ± errors[i]` at point `i` (e.g. one standard deviation
+    /// over seeds). Empty for none; missing, non-finite or non-positive entries draw no bar.
+    pub errors: Vec<f64>,
 }
 
 impl Series {
@@ -28,7 +31,24 @@ impl Series {
         Series {
             name: name.into(),
             points,
+            errors: Vec::new(),
         }
+    }
+
+    /// The same curve with error bars `y ± errors[i]`.
+    pub fn with_errors(mut self, errors: Vec<f64>) -> Self {
+        self.errors = errors;
+        self
+    }
+
+    /// The `(x, y − e, y + e)` bars of the finite points with a finite `e > 0`.
+    fn bars(&self, log_x: bool) -> Vec<(f64, f64, f64)> {
+        self.points
+            .iter()
+            .zip(&self.errors)
+            .filter(|((x, y), e)| x.is_finite() && y.is_finite() && e.is_finite() && **e > 0.0 && (!log_x || *x > 0.0))
+            .map(|(&(x, y), &e)| (x, y - e, y + e))
+            .collect()
     }
 }
 
@@ -185,7 +205,8 @@ pub(super) fn draw_lines<DB: DrawingBackend>(
     let legend_w = (widest + 52).clamp(90, max_w.max(90));
     let (plot_area, legend_area) = body.split_horizontally(body_w.saturating_sub(legend_w));
     let xs = curves.iter().flat_map(|c| c.2.iter().map(|p| p.0));
-    let ys = curves.iter().flat_map(|c| c.2.iter().map(|p| p.1));
+    let bars: Vec<(f64, f64, f64)> = chart.series.iter().flat_map(|s| s.bars(chart.log_x)).collect();
+    let ys = curves.iter().flat_map(|c| c.2.iter().map(|p| p.1)).chain(bars.iter().flat_map(|b| [b.1, b.2]));
     let y = chart.y_range.unwrap_or_else(|| padded_range(ys, (None, None)));
     if chart.log_x {
         let (lo, hi) = xs.fold((f64::INFINITY, 0.0f64), |(lo, hi), x| (lo.min(x), hi.max(x)));
@@ -253,6 +274,13 @@ where
         if opts.markers || points.len() == 1 {
             let inside = points.iter().filter(|p| (y0..=y1).contains(&p.1));
             chart.draw_series(inside.map(|&p| Circle::new(p, 3, style.filled())))?;
+        }
+        if let Some(s) = opts.series.get(*i) {
+            let bars = s.bars(opts.log_x);
+            let thin = ShapeStyle { stroke_width: 1, ..style };
+            chart.draw_series(bars.into_iter().filter(|b| b.2 >= y0 && b.1 <= y1).map(|(x, lo, hi)| {
+                PathElement::new(vec![(x, lo.max(y0)), (x, hi.min(y1))], thin)
+            }))?;
         }
     }
     Ok(())

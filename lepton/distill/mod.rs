@@ -1,0 +1,152 @@
+//! Knowledge distillation (Hinton, Vinyals & Dean 2015): a student learns from a teacher's
+//! softened outputs as well as from the labels.
+//!
+//! With student logits `z_s`, teacher logits `z_t`, temperature `T` and weight `α`:
+//!
+//! ```text
+//! L = α·T²·KL(softmax(z_t/T) ‖ softmax(z_s/T)) + (1 − α)·CE(y, z_s)
+//! ```
+//!
+//! (`T²` keeps the soft term's gradients on the scale of the hard one as `T` changes.) The
+//! teacher's logits are computed for every training batch with no gradient and no tape; any
+//! lepton [`Classifier`] is a [`Teacher`]. In a session: [`crate::train::Session::distill_from`]
+//! (or [`crate::train::TypedSession::set_teacher`] for any model type).
+
+use dfdx::losses::cross_entropy_with_logits_loss;
+use dfdx::prelude::{Cpu, OwnedTape, Tensor};
+use dfdx::tensor::{AsArray, TensorFromVec};
+
+use crate::error::{LeptonError, Result};
+use crate::nn::Classifier;
+
+/// Settings of knowledge distillation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DistillConfig {
+    /// Temperature `T > 0` of both softmaxes in the soft term (Hinton et al. used 20 on MNIST).
+    pub temperature: f64,
+    /// Weight `α ∈ [0, 1]` of the soft term; `1 − α` weighs the hard-label cross-entropy.
+    pub alpha: f64,
+}
+
+impl DistillConfig {
+    /// `T` and `α`, checked.
+    pub fn new(temperature: f64, alpha: f64) -> Result<Self> {
+        let c = DistillConfig { temperature, alpha };
+        c.validate()?;
+        Ok(c)
+    }
+
+    /// Errors unless `T` is finite and > 0 and `α` is in `[0, 1]`.
+    pub fn validate(&self) -> Result<()> {
+        if !(self.temperature.is_finite() && self.temperature > 0.0) {
+            return Err(LeptonError::config("temperature", self.temperature, "must be finite and > 0"));
+        }
+        if !(0.0..=1.0).contains(&self.alpha) {
+            return Err(LeptonError::config("alpha", self.alpha, "must be in [0, 1]"));
+        }
+        Ok(())
+    }
+}
+
+impl Default for DistillConfig {
+    /// `T = 4`, `α = 0.9`: a common recipe for small image models.
+    fn default() -> Self {
+        DistillConfig { temperature: 4.0, alpha: 0.9 }
+    }
+}
+
+/// A model that gives logits for a batch, with no gradient: the teacher of distillation.
+pub trait Teacher {
+    /// Name, for tables.
+    fn teacher_name(&self) -> String;
+    /// Features per sample.
+    fn inputs(&self) -> usize;
+    /// Logits per sample.
+    fn classes(&self) -> usize;
+    /// Row-major `(n, classes)` logits of the row-major `(n, inputs)` batch `x`.
+    fn teacher_logits(&self, x: &[f32], n: usize) -> Result<Vec<f32>>;
+}
+
+impl<M: Classifier> Teacher for M {
+    fn teacher_name(&self) -> String {
+        M::arch_name()
+    }
+    fn inputs(&self) -> usize {
+        M::INPUTS
+    }
+    fn classes(&self) -> usize {
+        M::CLASSES
+    }
+    fn teacher_logits(&self, x: &[f32], n: usize) -> Result<Vec<f32>> {
+        if x.len() != n * M::INPUTS {
+            return Err(LeptonError::Shape { op: "teacher logits", path: "input".into(), expected: vec![n, M::INPUTS], found: vec![x.len()] });
+        }
+        let dev: Cpu = Default::default();
+        let x: Tensor<(usize, usize), f32, Cpu> =
+            dev.try_tensor_from_vec(x.to_vec(), (n, M::INPUTS)).map_err(|e| LeptonError::device("teacher batch", e))?;
+        Ok(self.logits(x)?.as_vec())
+    }
+}
+
+/// `softmax(z / T)` of every row of the row-major `(n, k)` logits, in f64 (stable).
+pub fn soft_targets(logits: &[f32], k: usize, temperature: f64) -> Vec<f32> {
+    let mut out = Vec::with_capacity(logits.len());
+    for row in logits.chunks_exact(k.max(1)) {
+        let m = row.iter().fold(f64::NEG_INFINITY, |a, &b| a.max(b as f64 / temperature));
+        let e: Vec<f64> = row.iter().map(|&v| (v as f64 / temperature - m).exp()).collect();
+        let s: f64 = e.iter().sum();
+        out.extend(e.iter().map(|v| (v / s) as f32));
+    }
+    out
+}
+
+/// Mean entropy (nats) of the rows of `p` (row-major, `k` per row): the constant that turns
+/// the soft cross-entropy into the KL divergence.
+fn mean_entropy(p: &[f32], k: usize) -> f64 {
+    let rows = p.len() / k.max(1);
+    let h: f64 = p.iter().filter(|&&v| v > 0.0).map(|&v| -(v as f64) * (v as f64).ln()).sum();
+    h / rows.max(1) as f64
+}
+
+/// The distillation loss of a batch and its value: `α·T²·KL(p_t ‖ softmax(z_s/T)) + (1 − α)·CE`,
+/// averaged over the batch. `onehot` are the labels, `teacher` the teacher's logits (row-major,
+/// same shape). The returned tensor's gradient is the loss's; the value includes the KL's
+/// constant (`−α·T²·H(p_t)`), so it is ≥ 0 and 0 for a student equal to a confident teacher.
+pub fn distill_loss(
+    student: Tensor<(usize, usize), f32, Cpu, OwnedTape<f32, Cpu>>,
+    onehot: Tensor<(usize, usize), f32, Cpu>,
+    teacher: &[f32],
+    config: &DistillConfig,
+) -> Result<(Tensor<(), f32, Cpu, OwnedTape<f32, Cpu>>, f32)> {
+    config.validate()?;
+    let (n, k) = *dfdx::prelude::HasShape::shape(&student);
+    if teacher.len() != n * k || *dfdx::prelude::HasShape::shape(&onehot) != (n, k) {
+        return Err(LeptonError::Shape { op: "distillation loss", path: "teacher logits".into(), expected: vec![n, k], found: vec![teacher.len()] });
+    }
+    let t = config.temperature;
+    let a = config.alpha;
+    let p_t = soft_targets(teacher, k, t);
+    let constant = a * t * t * mean_entropy(&p_t, k);
+    let dev: Cpu = Default::default();
+    let p_t: Tensor<(usize, usize), f32, Cpu> = dev.try_tensor_from_vec(p_t, (n, k)).map_err(|e| LeptonError::device("soft targets", e))?;
+    // The soft branch reads the same logits through a second tape; dfdx merges the tapes when
+    // the two losses are added and sums both gradients into the logits.
+    let soft_in = student.retaped::<OwnedTape<f32, Cpu>>() * (1.0 / t as f32);
+    let soft = cross_entropy_with_logits_loss(soft_in, p_t) * ((a * t * t) as f32);
+    let hard = cross_entropy_with_logits_loss(student, onehot) * ((1.0 - a) as f32);
+    let loss = soft + hard;
+    let value = (loss.array() as f64 - constant) as f32;
+    Ok((loss, value))
+}
+
+/// Holds the teacher and settings inside a training session.
+pub(crate) struct Distillation {
+    pub teacher: Box<dyn Teacher>,
+    pub config: DistillConfig,
+}
+
+impl std::fmt::Debug for Distillation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Distillation").field("teacher", &self.teacher.teacher_name()).field("config", &self.config).finish()
+    }
+}
