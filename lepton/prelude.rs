@@ -1,7 +1,7 @@
 //! Everything a notebook needs: `use lepton::prelude::*;`.
 pub use crate::data::*;
 pub use crate::error::{LeptonError, Result};
-pub use crate::distill::{DistillConfig, Teacher};
+pub use crate::distill::{distill_runs, DistillConfig, Teacher};
 pub use crate::nn::{Arch, Classifier, LeNet300, LeNet5, LeNet5Net, Mlp, SmallMlp};
 pub use crate::prune::*;
 pub use crate::quant::*;

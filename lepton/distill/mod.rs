@@ -16,8 +16,11 @@ use dfdx::losses::cross_entropy_with_logits_loss;
 use dfdx::prelude::{Cpu, OwnedTape, Tensor};
 use dfdx::tensor::{AsArray, TensorFromVec};
 
+use crate::data::Dataset;
 use crate::error::{LeptonError, Result};
-use crate::nn::Classifier;
+use crate::nn::{Arch, Classifier};
+use crate::report::{RunRow, RunTable};
+use crate::train::{Session, TrainConfig};
 
 /// Settings of knowledge distillation.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -149,4 +152,66 @@ impl std::fmt::Debug for Distillation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Distillation").field("teacher", &self.teacher.teacher_name()).field("config", &self.config).finish()
     }
+}
+
+/// Trains a fresh `student` for `epochs` on `train` once per seed and per setting — `None`:
+/// on the hard labels alone; `Some(c)`: distilled from `teacher` with `c` — and counts its
+/// errors on `test`. One [`RunRow`] per run: method `hard labels` or `KD α=<α>`, `x` = the
+/// temperature (0 for hard labels). The teacher's current weights are copied once; it is not
+/// trained. `train_config` gives the optimiser, learning rate and batch size (the seed is each
+/// run's own).
+///
+/// Errors: no settings or seeds, zero epochs, an invalid setting, a teacher whose inputs or
+/// classes differ from the student's.
+#[allow(clippy::too_many_arguments)]
+pub fn distill_runs(
+    experiment: &str,
+    teacher: &Session,
+    settings: &[Option<DistillConfig>],
+    student: Arch,
+    train: &Dataset,
+    test: &Dataset,
+    seeds: &[u64],
+    epochs: usize,
+    train_config: &TrainConfig,
+) -> Result<RunTable> {
+    if settings.is_empty() || seeds.is_empty() || epochs == 0 {
+        return Err(LeptonError::config(
+            "settings / seeds / epochs",
+            format!("{} / {} / {epochs}", settings.len(), seeds.len()),
+            "need at least one of each",
+        ));
+    }
+    for c in settings.iter().flatten() {
+        c.validate()?;
+    }
+    let mut table = RunTable::new("temperature");
+    for setting in settings {
+        for &seed in seeds {
+            let cfg = train_config.clone().with_seed(seed).with_progress(false);
+            let mut s = Session::new(student, train.clone(), None, cfg)?;
+            if let Some(c) = setting {
+                s.distill_from(teacher, *c)?;
+            }
+            let h = s.fit(epochs)?;
+            let r = s.evaluate(test)?;
+            let correct: usize = r.confusion.iter().enumerate().map(|(i, row)| row.get(i).copied().unwrap_or(0)).sum();
+            table.push(RunRow {
+                experiment: experiment.to_string(),
+                method: match setting {
+                    Some(c) => format!("KD α={}", c.alpha),
+                    None => "hard labels".into(),
+                },
+                x: setting.map_or(0.0, |c| c.temperature),
+                seed,
+                accuracy: r.accuracy,
+                errors: r.samples - correct.min(r.samples),
+                test_samples: r.samples,
+                train_samples: train.len(),
+                steps: s.steps(),
+                train_seconds: h.epochs.iter().map(|e| e.wall_seconds).sum(),
+            });
+        }
+    }
+    Ok(table)
 }

@@ -214,7 +214,7 @@ fn fmt_x(x: f64) -> String {
     } else if x.fract() == 0.0 && x.abs() < 1e15 {
         format!("{}", x as i64)
     } else {
-        format!("{x}")
+        format!("{x:.1}")
     }
 }
 

@@ -17,11 +17,13 @@ pub enum Shots {
 }
 
 impl Shots {
-    /// The value on a plot's x axis: `k`, or infinity for [`Shots::All`] (shown as `all`).
-    pub fn x(&self) -> f64 {
+    /// The value on a plot's x axis: `k`, or for [`Shots::All`] the mean number of examples
+    /// per class of `train` (`len / classes`), so the whole set sits where it belongs on a log
+    /// axis.
+    pub fn x(&self, train: &Dataset) -> f64 {
         match self {
             Shots::K(k) => *k as f64,
-            Shots::All => f64::INFINITY,
+            Shots::All => train.len() as f64 / train.num_classes().max(1) as f64,
         }
     }
 }
@@ -33,6 +35,10 @@ pub enum TransferMethod<'a> {
     Scratch(Arch),
     /// The backbone of this session, frozen; only a new head trains.
     Frozen(&'a Session),
+    /// The backbone of this session with a new head, and a learning-rate scale per prefix
+    /// (0 freezes): `&[("conv1", 0.0), ("conv2", 0.0)]` keeps the convolutional features and
+    /// retrains the classifier; `&[("conv1", 0.1), ("conv2", 0.1)]` fine-tunes them slowly.
+    Scaled(&'a Session, &'a [(&'a str, f64)]),
     /// The backbone of this session with a new head, everything trained.
     FineTune(&'a Session),
 }
@@ -59,7 +65,7 @@ impl Default for FewShotConfig {
 
 /// Runs `method` on `k` examples per class of `train` for every `shots` and every seed, and
 /// measures each run on `test`. Returns one [`RunRow`] per run (experiment `experiment`,
-/// method `label`, `x` = [`Shots::x`]); [`RunTable::summary`] gives mean ± std over seeds.
+/// method `label`, `x` = [`Shots::x`] of `train`); [`RunTable::summary`] gives mean ± std over seeds.
 ///
 /// The `k` examples of a seed are the same for every method (drawn by
 /// [`Dataset::per_class_sample`] with that seed), so methods are compared on the same data. A
@@ -103,6 +109,13 @@ pub fn few_shot(
                     t.freeze_backbone()?;
                     t
                 }
+                TransferMethod::Scaled(src, scales) => {
+                    let mut t = src.transfer(classes, data, None, tc)?;
+                    for (prefix, scale) in scales.iter() {
+                        t.set_lr_scale(prefix, *scale)?;
+                    }
+                    t
+                }
                 TransferMethod::FineTune(src) => src.transfer(classes, data, None, tc)?,
             };
             let history = session.fit(epochs)?;
@@ -111,7 +124,7 @@ pub fn few_shot(
             table.push(RunRow {
                 experiment: experiment.to_string(),
                 method: label.to_string(),
-                x: s.x(),
+                x: s.x(train),
                 seed,
                 accuracy: report.accuracy,
                 errors: report.samples - correct.min(report.samples),
