@@ -14,7 +14,8 @@
 
 use dfdx::losses::cross_entropy_with_logits_loss;
 use dfdx::prelude::{Cpu, OwnedTape, Tensor};
-use dfdx::tensor::{AsArray, TensorFromVec};
+use dfdx::tensor::{AsArray, TensorFromVec, Trace};
+use dfdx::tensor_ops::Backward;
 
 use crate::data::Dataset;
 use crate::error::{LeptonError, Result};
@@ -115,6 +116,7 @@ fn mean_entropy(p: &[f32], k: usize) -> f64 {
 /// averaged over the batch. `onehot` are the labels, `teacher` the teacher's logits (row-major,
 /// same shape). The returned tensor's gradient is the loss's; the value includes the KL's
 /// constant (`−α·T²·H(p_t)`), so it is ≥ 0 and 0 for a student equal to a confident teacher.
+#[allow(clippy::type_complexity)]
 pub fn distill_loss(
     student: Tensor<(usize, usize), f32, Cpu, OwnedTape<f32, Cpu>>,
     onehot: Tensor<(usize, usize), f32, Cpu>,
@@ -140,6 +142,37 @@ pub fn distill_loss(
     let loss = soft + hard;
     let value = (loss.array() as f64 - constant) as f32;
     Ok((loss, value))
+}
+
+/// [`distill_loss`] on plain numbers, for inspecting it in a notebook: the loss value and its
+/// gradient with respect to the student's logits, both computed through dfdx's tape exactly as
+/// in training. `student` and `teacher` are row-major `(n, k)` logits, `labels` one class per
+/// row.
+///
+/// ```
+/// use lepton::distill::{distill_loss_values, DistillConfig};
+/// let (loss, grad) = distill_loss_values(&[0.0, 0.0], &[0], &[0.0, 0.0], 2, &DistillConfig::new(1.0, 1.0)?)?;
+/// assert!(loss.abs() < 1e-7 && grad.iter().all(|g| g.abs() < 1e-7)); // student = teacher: KL 0
+/// # Ok::<(), lepton::LeptonError>(())
+/// ```
+pub fn distill_loss_values(student: &[f32], labels: &[usize], teacher: &[f32], k: usize, config: &DistillConfig) -> Result<(f32, Vec<f32>)> {
+    let n = labels.len();
+    if k == 0 || student.len() != n * k {
+        return Err(LeptonError::Shape { op: "distillation loss", path: "student logits".into(), expected: vec![n, k], found: vec![student.len()] });
+    }
+    let mut onehot = vec![0.0f32; n * k];
+    for (i, &y) in labels.iter().enumerate() {
+        if y >= k {
+            return Err(LeptonError::config("label", y, format!("must be < {k} classes")));
+        }
+        onehot[i * k + y] = 1.0;
+    }
+    let dev: Cpu = Default::default();
+    let z: Tensor<(usize, usize), f32, Cpu> = dev.try_tensor_from_vec(student.to_vec(), (n, k)).map_err(|e| LeptonError::device("student logits", e))?;
+    let y: Tensor<(usize, usize), f32, Cpu> = dev.try_tensor_from_vec(onehot, (n, k)).map_err(|e| LeptonError::device("labels", e))?;
+    let (loss, value) = distill_loss(z.leaky_trace(), y, teacher, config)?;
+    let grads = loss.try_backward().map_err(|e| LeptonError::device("backward", e))?;
+    Ok((value, grads.get(&z).as_vec()))
 }
 
 /// Holds the teacher and settings inside a training session.

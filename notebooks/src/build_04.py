@@ -12,7 +12,8 @@ mean ± standard deviation — when the move pays off:
 1. a typed head swap (`10 → 5` classes is a new type) that keeps every backbone tensor bit for bit;
 2. freezing by tensor path or layer prefix, and per-group learning rates;
 3. **experiment 2** — MNIST digits 0–4 → digits 5–9: accuracy against labelled examples per
-   class (1, 5, 10, 50, 100, all) for a frozen backbone, full fine-tuning, and training from scratch;
+   class (1, 5, 10, 50, 100, all) for a frozen backbone, frozen convolutions, full fine-tuning,
+   and training from scratch — and a control whose source has seen the target classes;
 4. **experiment 1** — Fashion-MNIST → MNIST-10k, the same curves, a harder move;
 5. a pruned backbone (8 % of the weights) moved to the new task: does compression survive?
 6. every run as a row in `out/04_transfer_runs.parquet`.
@@ -21,8 +22,8 @@ mean ± standard deviation — when the move pays off:
 
 | mode | what | time |
 | --- | --- | --- |
-| quick (`LEPTON_QUICK=1`, what CI runs) | k ∈ {1, 5, 10, 100, all}, 3 seeds, 100 steps of batch 32 per run; source models from small subsets | ~2½ min |
-| full (`LEPTON_QUICK` unset) | k ∈ {1, 5, 10, 50, 100, all}, 3 seeds, 300 steps of batch 64 per run; full-size sources | ~9 min |
+| quick (`LEPTON_QUICK=1`, what CI runs) | k ∈ {1, 5, 10, 100, all}, 3 seeds, 100 steps of batch 32 per run; source models from small subsets | ~4½ min (256 s measured, compiling included) |
+| full (`LEPTON_QUICK` unset) | k ∈ {1, 5, 10, 50, 100, all}, 3 seeds, 300 steps of batch 64 per run; full-size sources | not measured (estimated 15 min) |
 """)
 md(r"""
 ## Setup
@@ -309,25 +310,29 @@ runs_p.extend(few_shot(exp2, "fine-tune (8 % weights)", TransferMethod::FineTune
 // the backbone's zeros after fine-tuning on the new task
 let mut moved = pruned.transfer(5, hi_train.per_class_sample(10, 0)?, None, cfg.clone())?;
 moved.fit(20)?;
-let backbone_kept = |s: &SparsityReport| {
+/// Fraction of the backbone's weights (not the head's, not biases) that are non-zero.
+fn backbone_kept(s: &SparsityReport) -> f64 {
     let (nz, n) = s.layers.iter().filter(|l| !l.path.starts_with("fc3") && l.shape.len() >= 2).fold((0, 0), |(a, b), l| (a + l.nonzero, b + l.params));
     nz as f64 / n as f64
-};
+}
 let (kept_before, kept_after) = (backbone_kept(&pruned.sparsity()), backbone_kept(&moved.sparsity()));
 println!("backbone weights kept: {:.3} % before, {:.3} % after fine-tuning on 5-9 ({:.0} s)", 100.0 * kept_before, 100.0 * kept_after, t0.elapsed().as_secs_f64());
 runs_p.summary_table()
 """)
 code(r"""
-// check: compression survives the move — the same zeros, and accuracy close to the dense backbone
+// check: the zeros survive the move exactly; a frozen sparse backbone transfers as well as
+// the dense one (within 5 points); fine-tuning still adapts a sparse backbone (beats its
+// frozen version) — the cost of sparsity in fine-tuning is printed, not assumed
 assert_eq!(kept_after, kept_before);
 assert!(kept_before < 0.10, "backbone kept {kept_before}");
 let all_x = runs2.summary().iter().map(|r| r.x).fold(0.0, f64::max);
-for (dense_m, pruned_m) in [("frozen backbone", "frozen backbone (8 % weights)"), ("fine-tune", "fine-tune (8 % weights)")] {
-    for k in [10.0, all_x] {
-        let (d, p) = (mean(&runs2, exp2, dense_m, k), mean(&runs_p, exp2, pruned_m, k));
-        println!("{dense_m:<16} k = {k:>6.1}: dense backbone {:.2} %, pruned {:.2} %", 100.0 * d, 100.0 * p);
-        assert!(p > d - 0.10, "{pruned_m} at k = {k}: {p} vs dense {d}");
-    }
+for k in [10.0, all_x] {
+    let (fd, fp) = (mean(&runs2, exp2, "frozen backbone", k), mean(&runs_p, exp2, "frozen backbone (8 % weights)", k));
+    let (td, tp) = (mean(&runs2, exp2, "fine-tune", k), mean(&runs_p, exp2, "fine-tune (8 % weights)", k));
+    println!("k = {k:>6.1}: frozen: dense {:.2} %, pruned {:.2} %;  fine-tune: dense {:.2} %, pruned {:.2} % ({:+.2} points)",
+        100.0 * fd, 100.0 * fp, 100.0 * td, 100.0 * tp, 100.0 * (tp - td));
+    assert!(fp > fd - 0.05, "frozen pruned backbone at k = {k}: {fp} vs dense {fd}");
+    assert!(tp > fp, "fine-tuning a pruned backbone at k = {k}: {tp} vs frozen {fp}");
 }
 """)
 md(r"""
@@ -351,25 +356,42 @@ assert_eq!(all.len(), 4 * shots.len() * seeds.len() * 2 + 2 * few.len() * seeds.
 md(r"""
 ## What it means
 
-Quick mode measured (the cells above print the numbers of your run): in experiment 2 a frozen
-backbone from digits 0–4 beats training from scratch at every small $k$ — its features
-(strokes, loops, junctions) are the right ones for the new digits, and with a few hundred
-head parameters there is little to overfit. Fine-tuning starts from the same features and adapts
-them; from a few dozen examples per class it catches up with or passes the frozen head, and with
-all the data scratch catches up too: transfer buys sample efficiency, not a better final model.
+Quick mode measured (mean of 3 seeds; the cells above print the numbers of your run):
 
-Experiment 1 is the honest counter-case: Fashion-MNIST's features are textures and silhouettes
-of garments. A frozen Fashion backbone gives a usable but clearly worse digit classifier than
-one trained on digits once there are more than a handful of examples; fine-tuning repairs most
-of that. Where the printed check says *transfer does not help*, the reason is this mismatch of
-features: a backbone carries the biases of its source task, and a frozen one cannot unlearn them.
+| k per class | 1 | 5 | 10 | 100 | all (~780) |
+| --- | --- | --- | --- | --- | --- |
+| digits 0–4 → 5–9: frozen backbone | 47.5 % | 51.0 % | 51.7 % | 55.2 % | 56.5 % |
+| frozen conv layers | 53.7 % | 75.0 % | 77.8 % | 86.3 % | 87.7 % |
+| fine-tune | 54.2 % | 74.5 % | 78.6 % | 89.7 % | 89.2 % |
+| scratch | **56.2 %** | **77.3 %** | **81.4 %** | **91.4 %** | **91.8 %** |
+| control, source trained on 5–9: frozen backbone | **91.2 %** | **94.3 %** | **94.3 %** | | |
 
-The 8 % backbone transfers nearly as well as the dense one and stays 8 %: pruning removed
-redundancy, not the features the new task needs.
+- **Here, transfer does not beat training from scratch** — not at 1, 5 or 10 examples per
+  class, not with all the data, in either experiment. The reason is the source, not the
+  machinery: the control, with the same code and a source that has seen digits 5–9, wins by
+  35 points at one example per class.
+- **A 5-class source learns 5-class features.** Trained to separate 0–4 only, the penultimate
+  layer collapses onto the few directions that task needs (*neural collapse*); a linear head
+  on it cannot separate new digits (the frozen backbone stalls near 55 % even with all data).
+  The further down the network we cut, the more general the features: frozen convolutions do
+  far better than a frozen backbone, and about as well as learning the convolutions from the
+  same handful of images. LeNet-5 on MNIST is small and MNIST is easy: 100 steps from a random
+  initialisation already learn good strokes. Few-shot transfer pays when the source has many
+  classes and much more data than the target (Chen et al. 2019, *A Closer Look at Few-shot
+  Classification*) — 5 classes and 4,000 images are neither.
+- **Fashion-MNIST → MNIST-10k** is the expected counter-case: garment textures are not
+  strokes. Fine-tuning repairs most of the gap with enough data, but never overtakes scratch.
+- **Compression survives the move, its capacity to adapt does not.** The 7 %-weights
+  backbone (13.6× fewer parameters) keeps exactly its zeros after fine-tuning on the new task,
+  and frozen it transfers as well as the dense backbone (54.3 / 57.9 % against 51.7 / 56.5 % at
+  k = 10 / all). Fine-tuned, it loses 11–13 points against the dense backbone (67.9 / 75.9 %
+  against 78.6 / 89.2 %): with 93 % of its weights pinned at zero it can only re-weight the
+  connections the source task kept, not grow the ones digits 5–9 need. Prune *after*
+  transferring, or let the masks regrow during fine-tuning (`clear_masks`), when the target
+  differs from the source.
 
-**Question.** Fine-tuning and the frozen head are two ends of one dial: try
-`set_lr_scale("conv1", 0.1)` (a slower backbone) — where between the two curves does it land at
-$k = 10$?
+**Question.** Train the source on *more* classes — e.g. Fashion-MNIST's 10 plus digits 0–4 —
+and rerun experiment 2: at which $k$ does transfer start to win?
 """)
 
 write("04_transfer.ipynb")

@@ -21,8 +21,8 @@ softened outputs makes fewer test errors than the same network trained on the la
 
 | mode | what | time |
 | --- | --- | --- |
-| quick (`LEPTON_QUICK=1`, what CI runs) | T ∈ {2, 8}, α ∈ {0.5, 0.9}, 3 seeds, 8 student epochs; Fashion-MNIST on a 10,000-image subset | ~3 min |
-| full (`LEPTON_QUICK` unset) | T ∈ {1, 2, 4, 8, 20}, α ∈ {0.5, 0.9}, 3 seeds, 20 student epochs on MNIST-10k, 10 on all of Fashion-MNIST | ~40 min |
+| quick (`LEPTON_QUICK=1`, what CI runs) | T ∈ {2, 8}, α ∈ {0.5, 0.9}, 3 seeds, 8 student epochs; Fashion-MNIST on a 10,000-image subset | ~7 min (428 s measured with shorter teacher training) |
+| full (`LEPTON_QUICK` unset) | T ∈ {1, 2, 4, 8, 20}, α ∈ {0.5, 0.9}, 3 seeds, 20 student epochs on MNIST-10k, 10 on all of Fashion-MNIST | not measured (estimated 40 min) |
 """)
 md(r"""
 ## Setup
@@ -38,7 +38,7 @@ let seeds: Vec<u64> = vec![0, 1, 2];
 let temperatures: Vec<f64> = if quick { vec![2.0, 8.0] } else { vec![1.0, 2.0, 4.0, 8.0, 20.0] };
 let alphas: Vec<f64> = vec![0.5, 0.9];
 // teacher and student epochs per dataset (MNIST-10k, Fashion-MNIST)
-let (teacher_epochs_m, teacher_epochs_f): (usize, usize) = if quick { (10, 5) } else { (30, 15) };
+let (teacher_epochs_m, teacher_epochs_f): (usize, usize) = if quick { (20, 15) } else { (30, 15) };
 let (student_epochs_m, student_epochs_f): (usize, usize) = if quick { (8, 8) } else { (20, 10) };
 let cfg = TrainConfig::default().with_seed(0).with_progress(false);
 std::fs::create_dir_all("out")?;
@@ -88,14 +88,13 @@ Hinton et al., full MNIST: a 784-800-800-10 net made **146** test errors on hard
 code(r"""
 // check: the loss and its gradient on two literal rows, against the formula computed by hand
 // (f64, Python) for T = 2, α = 0.7
-use dfdx::prelude::{Cpu, Tensor};
-use dfdx::tensor::{AsArray, TensorFromVec, Trace};
-use dfdx::tensor_ops::Backward;
-let dev: Cpu = Default::default();
-let z: Tensor<(usize, usize), f32, Cpu> = dev.tensor_from_vec(vec![1.0, 2.0, 0.5, 0.0, -1.0, 3.0], (2, 3));
-let y: Tensor<(usize, usize), f32, Cpu> = dev.tensor_from_vec(vec![0.0, 1.0, 0.0, 0.0, 0.0, 1.0], (2, 3));
-let (loss, value) = lepton::distill::distill_loss(z.leaky_trace(), y, &[2.0, 1.0, 0.0, 0.5, 0.5, 2.0], &DistillConfig::new(2.0, 0.7)?)?;
-let grad = loss.backward().get(&z).as_vec();
+let (value, grad) = lepton::distill::distill_loss_values(
+    &[1.0, 2.0, 0.5, 0.0, -1.0, 3.0], // student logits, 2 rows of 3 classes
+    &[1, 2],                          // labels
+    &[2.0, 1.0, 0.0, 0.5, 0.5, 2.0], // teacher logits
+    3,
+    &DistillConfig::new(2.0, 0.7)?,
+)?;
 println!("loss {value:.7} (by hand 0.4038490), dL/dz[0] = {:?}", &grad[..3]);
 assert!((value - 0.403_849_03).abs() < 1e-6);
 assert!((grad[0] + 0.115_623_51).abs() < 1e-6 && (grad[5] - 0.145_776_68).abs() < 1e-6);
@@ -116,7 +115,10 @@ let tm = teacher_m.evaluate(&m_test)?;
 let mut teacher_f = Session::new(Arch::LeNet5, f_train.clone(), None, cfg.clone())?;
 teacher_f.fit(teacher_epochs_f)?;
 let tf = teacher_f.evaluate(&f_test)?;
-let errors = |r: &EvalReport| r.samples - (0..r.confusion.len()).map(|i| r.confusion[i][i]).sum::<usize>();
+/// Misclassified test samples of a report.
+fn errors(r: &EvalReport) -> usize {
+    r.samples - r.confusion.iter().enumerate().map(|(i, row)| row.get(i).copied().unwrap_or(0)).sum::<usize>()
+}
 println!("{:<34} {:>8} {:>10} {:>8}", "teacher", "params", "test acc %", "errors");
 println!("{:<34} {:>8} {:>10.2} {:>8}", "LeNet-5 on MNIST-10k", teacher_m.size().total_params(), 100.0 * tm.accuracy, errors(&tm));
 println!("{:<34} {:>8} {:>10.2} {:>8}", "LeNet-5 on Fashion-MNIST", teacher_f.size().total_params(), 100.0 * tf.accuracy, errors(&tf));
@@ -180,18 +182,22 @@ fig.save_svg("out/05_errors_fashion.svg")?;
 fig
 """)
 code(r"""
-// check: on both datasets the best distilled student makes fewer test errors than the same
-// student on hard labels (means of 3 seeds); the teacher was not changed by teaching
-let mut best_rows: Vec<(String, f64, f64, String)> = Vec::new();
-for (runs, exp) in [(&runs_m, exp_m), (&runs_f, exp_f)] {
+// check: every run finished with a finite count of errors, and teaching only read the
+// teacher's weights. Whether distillation helped is measured, printed, and discussed below;
+// it is not assumed.
+let mut best_rows: Vec<(String, f64, f64, String, f64)> = Vec::new();
+for (runs, exp, teacher_acc) in [(&runs_m, exp_m, tm.accuracy), (&runs_f, exp_f, tf.accuracy)] {
     let s = runs.summary();
+    assert_eq!(s.len(), settings.len());
+    assert!(s.iter().all(|r| r.runs == seeds.len() && r.mean_errors >= 0.0 && r.mean_errors < runs.rows[0].test_samples as f64));
     let hard = s.iter().find(|r| r.method == "hard labels").map(|r| r.mean_errors).unwrap_or(f64::NAN);
-    let best = s.iter().filter(|r| r.method != "hard labels").min_by(|a, b| a.mean_errors.total_cmp(&b.mean_errors));
-    let Some(best) = best else { panic!("no distilled run") };
-    println!("{exp:<14} hard labels {hard:.1} errors; best KD ({}, T = {}) {:.1} errors of {}", best.method, best.x, best.mean_errors,
-        runs.rows[0].test_samples);
-    assert!(best.mean_errors < hard, "{exp}: KD {} vs hard {hard}", best.mean_errors);
-    best_rows.push((exp.to_string(), hard, best.mean_errors, format!("{} T={}", best.method, best.x)));
+    let Some(best) = s.iter().filter(|r| r.method != "hard labels").min_by(|a, b| a.mean_errors.total_cmp(&b.mean_errors)) else {
+        panic!("no distilled run")
+    };
+    println!("{exp:<14} teacher {:.2} %; student on hard labels {hard:.1} errors; best KD ({}, T = {}) {:.1} errors of {} -> {}",
+        100.0 * teacher_acc, best.method, best.x, best.mean_errors, runs.rows[0].test_samples,
+        if best.mean_errors < hard { "distillation helps" } else { "distillation does not help" });
+    best_rows.push((exp.to_string(), hard, best.mean_errors, format!("{} T={}", best.method, best.x), teacher_acc));
 }
 assert_eq!(teacher_m.tensors(), teacher_before, "the teacher's weights are only read");
 """)
@@ -207,26 +213,32 @@ all.write_csv("out/05_distillation_runs.csv")?;
 all.summary_table().write_csv("out/05_distillation_summary.csv")?;
 assert_eq!(all.len(), 2 * settings.len() * seeds.len());
 println!("{} runs written to out/05_distillation_runs.parquet / .csv", all.len());
-println!("\n| dataset | hard labels: errors | distilled: errors | setting | Hinton et al. (full MNIST, 10k test) |");
-println!("| --- | --- | --- | --- | --- |");
-for (exp, hard, kd, setting) in &best_rows {
-    println!("| {exp} | {hard:.1} | {kd:.1} | {setting} | 146 → 74 |");
+println!("\n| dataset | teacher acc. | hard labels: errors | best distilled: errors | setting | Hinton et al. (full MNIST, 10k test) |");
+println!("| --- | --- | --- | --- | --- | --- |");
+for (exp, hard, kd, setting, t) in &best_rows {
+    println!("| {exp} | {:.2} % | {hard:.1} | {kd:.1} | {setting} | 146 → 74 |", 100.0 * t);
 }
 """)
 md(r"""
 ## What it means
 
-- **Soft targets carry information the labels do not.** The distilled student learns from the
-  teacher's whole output distribution: which wrong classes are *almost* right. On both
-  datasets the best $(T, \alpha)$ cuts the student's errors below the hard-label student's,
-  with the same data, epochs and network: the gain is in the targets alone.
-- **Temperature matters.** $T = 1$ is nearly the hard labels again (a confident teacher's
-  softmax is almost one-hot); moderate temperatures expose the small probabilities; the best
-  $T$ depends on how confident the teacher is. The grid and its error bars say how sure we can
+An earlier quick run (teachers trained 10 / 5 epochs: 95.15 % on MNIST-10k, 76.90 % on the
+Fashion-MNIST subset) measured: MNIST-10k, hard labels 168.7 ± 9.5 errors of 2,000, best KD
+(α = 0.5, T = 8) 168.0 ± 1.0 — no gain; Fashion-MNIST, hard labels 307.7 ± 20.2, every KD
+setting worse (375–477 errors). This version trains the teachers longer (20 / 15 epochs); the
+check cell prints what your run measured.
+
+- **A teacher must know more than the student.** On the Fashion-MNIST subset that first
+  teacher (76.9 %) was *worse* than the student trained on labels (84.6 %): soft targets then
+  teach the teacher's mistakes, and the more weight they get (α = 0.9) the worse the student.
+  Distillation transfers what the teacher knows, including what it gets wrong.
+- **Soft targets carry information the labels do not — when the teacher is right.** The
+  teacher's whole output distribution says which wrong classes are *almost* right; Hinton et
+  al.'s gain (146 → 74 errors on full MNIST, −49 %) came from a teacher much better than the
+  student (67 errors), with 60,000 training images and T = 20.
+- **Temperature.** $T = 1$ is nearly the hard labels again for a confident teacher; moderate
+  temperatures expose the small probabilities. The grid and its error bars say how sure we can
   be about each point with 3 seeds.
-- **Against Hinton et al.** Their 146 → 74 errors (−49 %) used full MNIST (60,000 images), a
-  much larger student and a dropout-regularised teacher; ours trains on 8,000 images with a
-  LeNet-5 teacher, so compare the relative change, not the counts (our test set has 2,000 images).
 
 **Question.** The student here has no convolutions. Would distillation help a student that
 *is* a LeNet-5 (as large as the teacher)? Try `Arch::LeNet5` as the student.
