@@ -7,4 +7,4 @@ pub use crate::prune::*;
 pub use crate::quant::*;
 pub use crate::report::*;
 pub use crate::train::*;
-pub use crate::transfer::{few_shot, swap_head, FewShotConfig, ParamGroups, TransferMethod, Shots, SwapHead};
+pub use crate::transfer::{few_shot, swap_head, transfer_layers, FewShotConfig, ParamGroups, Shots, SwapHead, TransferMethod};

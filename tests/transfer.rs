@@ -226,3 +226,24 @@ fn without_time(t: &lepton::report::RunTable) -> Vec<lepton::report::RunRow> {
         r
     }).collect()
 }
+
+#[test]
+fn transfer_layers_keeps_only_the_named_layers_and_draws_the_rest_like_scratch() {
+    let mut src = Session::new(Arch::LeNet5, low(), None, quiet()).unwrap();
+    src.fit(1).unwrap();
+    let cfg = quiet().with_seed(11);
+    let t = src.transfer_layers(5, &["conv1", "conv2"], high(), None, cfg.clone()).unwrap();
+    let scratch = Session::with_classes(Arch::LeNet5, 5, high(), None, cfg).unwrap();
+    let (s, tt, sc) = (src.tensors(), t.tensors(), scratch.tensors());
+    for (path, _, v) in &tt {
+        if path.starts_with("conv") {
+            assert_eq!(bits(v), bits(get(&s, path)), "{path} must come from the source");
+        } else {
+            assert_eq!(bits(v), bits(get(&sc, path)), "{path} must be the scratch model's of the same seed");
+        }
+    }
+    for bad in [&[][..], &["fc3"][..], &["conv9"][..]] {
+        let e = src.transfer_layers(5, bad, high(), None, quiet());
+        assert!(matches!(e, Err(LeptonError::Config { .. })), "{bad:?}");
+    }
+}

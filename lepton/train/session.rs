@@ -22,7 +22,7 @@ use crate::nn::{checkpoint, size_report, Arch, Classifier, LeNet300, LeNet5, LeN
 use crate::prune::{sensitivity_scan, GradualPruning, MaskSet, PruneMethod, SensitivityScan, SparsityReport, TensorValues};
 use crate::quant::TrainingQuant;
 use crate::report::{EpochRecord, EvalReport, History, SizeReport};
-use crate::transfer::{swap_head, under_prefix, ParamGroups, SwapHead, HEAD};
+use crate::transfer::{swap_head, transfer_layers, under_prefix, ParamGroups, SwapHead, HEAD};
 
 enum Opt<M> {
     Adam(Adam<M, f32, Cpu>),
@@ -798,7 +798,31 @@ impl Session {
         macro_rules! from {
             ($($t:ty),*) => {$(
                 if let Some(s) = self.typed::<$t>() {
-                    return transfer_from(s, classes, train, val, config);
+                    return transfer_from(s, classes, None, train, val, config);
+                }
+            )*};
+        }
+        from!(
+            LeNet300,
+            Mlp<784, 300, 100, 5>,
+            Mlp<784, 300, 100, 2>,
+            LeNet5,
+            LeNet5Net<6, 16, 256, 120, 84, 5>,
+            LeNet5Net<6, 16, 256, 120, 84, 2>
+        );
+        Err(unsupported_classes(classes, &self.arch_name()))
+    }
+
+    /// Transfer of some layers only: a new session whose model has this one's tensors under
+    /// the `keep` prefixes (e.g. `&["conv1", "conv2"]`) and every other tensor — the
+    /// `classes`-way head and the layers not kept — freshly initialised from `config.seed`,
+    /// exactly as `Session::with_classes(arch, classes, …)` with that seed would draw them
+    /// (the generic [`crate::transfer::transfer_layers`]). Masks of kept tensors come along.
+    pub fn transfer_layers(&self, classes: usize, keep: &[&str], train: Dataset, val: Option<Dataset>, config: TrainConfig) -> Result<Session> {
+        macro_rules! from {
+            ($($t:ty),*) => {$(
+                if let Some(s) = self.typed::<$t>() {
+                    return transfer_from(s, classes, Some(keep), train, val, config);
                 }
             )*};
         }
@@ -1005,20 +1029,39 @@ fn unsupported_classes(classes: usize, arch: &str) -> LeptonError {
 }
 
 /// [`Session::transfer`] for one source type.
-fn transfer_from<M>(s: &TypedSession<M>, classes: usize, train: Dataset, val: Option<Dataset>, config: TrainConfig) -> Result<Session>
+fn transfer_from<M>(
+    s: &TypedSession<M>,
+    classes: usize,
+    keep: Option<&[&str]>,
+    train: Dataset,
+    val: Option<Dataset>,
+    config: TrainConfig,
+) -> Result<Session>
 where
     M: Classifier + SwapHead<2> + SwapHead<5> + SwapHead<10>,
 {
     let seed = config.seed;
+    macro_rules! build {
+        ($k:literal) => {
+            match keep {
+                None => Session::from_model(swap_head::<M, $k>(s.model(), seed)?, train, val, config)?,
+                Some(keep) => Session::from_model(transfer_layers::<M, $k>(s.model(), keep, seed)?, train, val, config)?,
+            }
+        };
+    }
     let mut out = match classes {
-        2 => Session::from_model(swap_head::<M, 2>(s.model(), seed)?, train, val, config)?,
-        5 => Session::from_model(swap_head::<M, 5>(s.model(), seed)?, train, val, config)?,
-        10 => Session::from_model(swap_head::<M, 10>(s.model(), seed)?, train, val, config)?,
+        2 => build!(2),
+        5 => build!(5),
+        10 => build!(10),
         _ => return Err(unsupported_classes(classes, &M::arch_name())),
+    };
+    let kept_path = |p: &str| match keep {
+        None => !under_prefix(p, HEAD),
+        Some(keep) => keep.iter().any(|k| under_prefix(p, k)),
     };
     if let Some(masks) = s.masks() {
         let mut kept = MaskSet::new();
-        for (path, m) in masks.iter().filter(|(p, _)| !under_prefix(p, HEAD)) {
+        for (path, m) in masks.iter().filter(|(p, _)| kept_path(p)) {
             kept.insert(path.clone(), m.shape.clone(), m.keep.clone())?;
         }
         if !kept.is_empty() {

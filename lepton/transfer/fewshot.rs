@@ -41,6 +41,10 @@ pub enum TransferMethod<'a> {
     Scaled(&'a Session, &'a [(&'a str, f64)]),
     /// The backbone of this session with a new head, everything trained.
     FineTune(&'a Session),
+    /// Only the layers under `keep` from this session (e.g. `&["conv1", "conv2"]`), every
+    /// other layer freshly initialised from the run's seed (so the same as the scratch model of
+    /// that seed), the kept layers frozen if `freeze`.
+    Layers { source: &'a Session, keep: &'a [&'a str], freeze: bool },
 }
 
 /// Settings of a few-shot experiment.
@@ -117,6 +121,13 @@ pub fn few_shot(
                     t
                 }
                 TransferMethod::FineTune(src) => src.transfer(classes, data, None, tc)?,
+                TransferMethod::Layers { source, keep, freeze } => {
+                    let mut t = source.transfer_layers(classes, keep, data, None, tc)?;
+                    if freeze {
+                        t.freeze(keep)?;
+                    }
+                    t
+                }
             };
             let history = session.fit(epochs)?;
             let report = session.evaluate(test)?;

@@ -55,17 +55,53 @@ pub fn swap_head<M: SwapHead<K>, const K: usize>(model: &M, head_seed: u64) -> R
         return Err(LeptonError::config("classes", 0, "a head needs at least 1 class"));
     }
     let fresh = <M::Output as Classifier>::build(&dfdx::tensor::Cpu::seed_from_u64(head_seed))?;
-    let tensors = replace_backbone(&tensors_of(&fresh), &tensors_of(model))?;
+    let tensors = replace_backbone(&tensors_of(&fresh), &tensors_of(model), |p| !under_prefix(p, HEAD))?;
     model_from_tensors::<M::Output>(&tensors)
 }
 
-/// The tensors of `target` with every non-head tensor taken from `source` (same path, same
-/// shape required).
-pub(crate) fn replace_backbone(target: &[TensorValues], source: &[TensorValues]) -> Result<Vec<TensorValues>> {
+/// `model`'s layers under the `keep` prefixes (e.g. `["conv1", "conv2"]`: the convolutional
+/// features) in a `K`-way model whose every other tensor — the head and any layer not kept — is
+/// freshly initialised from `seed`, exactly as a new model built from `seed` would be.
+///
+/// Transferring only the lower layers is the usual remedy when the upper ones are specific to
+/// the source task: a network trained on 5 classes collapses its last hidden layers onto the
+/// few directions those classes need. Errors: `K = 0`, an empty `keep`, a prefix that matches
+/// no tensor, or one that covers the head.
+pub fn transfer_layers<M: SwapHead<K>, const K: usize>(model: &M, keep: &[&str], seed: u64) -> Result<M::Output> {
+    if K == 0 {
+        return Err(LeptonError::config("classes", 0, "a head needs at least 1 class"));
+    }
+    let source = tensors_of(model);
+    check_keep(&source, keep)?;
+    let fresh = <M::Output as Classifier>::build(&dfdx::tensor::Cpu::seed_from_u64(seed))?;
+    let tensors = replace_backbone(&tensors_of(&fresh), &source, |p| keep.iter().any(|k| under_prefix(p, k)))?;
+    model_from_tensors::<M::Output>(&tensors)
+}
+
+/// Checks the prefixes of [`transfer_layers`] against the source's tensors.
+pub(crate) fn check_keep(source: &[TensorValues], keep: &[&str]) -> Result<()> {
+    if keep.is_empty() {
+        return Err(LeptonError::config("keep", "[]", "name at least one layer to transfer"));
+    }
+    for k in keep {
+        if under_prefix(HEAD, k) || k.starts_with(HEAD) {
+            return Err(LeptonError::config("keep", k, "the head is replaced, not transferred"));
+        }
+        if !source.iter().any(|(p, _, _)| under_prefix(p, k)) {
+            let paths: Vec<&str> = source.iter().map(|t| t.0.as_str()).collect();
+            return Err(LeptonError::config("tensor path", k, format!("matches no tensor; the model has {paths:?}")));
+        }
+    }
+    Ok(())
+}
+
+/// The tensors of `target` with every tensor whose path satisfies `take` copied from `source`
+/// (same path, same shape required).
+pub(crate) fn replace_backbone(target: &[TensorValues], source: &[TensorValues], take: impl Fn(&str) -> bool) -> Result<Vec<TensorValues>> {
     target
         .iter()
         .map(|(path, shape, values)| {
-            if under_prefix(path, HEAD) {
+            if !take(path) {
                 return Ok((path.clone(), shape.clone(), values.clone()));
             }
             match source.iter().find(|(p, _, _)| p == path) {

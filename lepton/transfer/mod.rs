@@ -3,6 +3,8 @@
 //! - **Head swap** ([`SwapHead`], [`swap_head`]): the same backbone with a final layer for a
 //!   different number of classes, as a new *type*; backbone tensors are copied bit for bit.
 //!   Non-generic: [`crate::train::Session::transfer`] and [`crate::train::Session::with_classes`].
+//!   [`transfer_layers`] / [`crate::train::Session::transfer_layers`] keep only some layers (e.g.
+//!   the convolutions) and draw the rest afresh.
 //! - **Freezing and per-group learning rates** ([`ParamGroups`]): by tensor path or layer
 //!   prefix; a frozen tensor is bit-identical after training
 //!   ([`crate::train::Session::freeze`], [`crate::train::Session::set_lr_scale`]).
@@ -16,4 +18,4 @@ mod head;
 
 pub use fewshot::{few_shot, FewShotConfig, TransferMethod, Shots};
 pub use groups::ParamGroups;
-pub use head::{swap_head, under_prefix, SwapHead, HEAD};
+pub use head::{swap_head, transfer_layers, under_prefix, SwapHead, HEAD};
