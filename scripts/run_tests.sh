@@ -37,14 +37,15 @@ if (( setup_rc == 0 )); then
   setup_rc=$?
 fi
 
-# 1. cargo test. In CI the committed Cargo.lock must match Cargo.toml.
+# 1. cargo test (--no-fail-fast: a failing test binary does not hide the others). In CI the
+#    committed Cargo.lock must match Cargo.toml.
 cargo_rc=0
 if [[ ${CI:-} == true ]] && ! cargo metadata --locked --format-version 1 >/dev/null; then
   echo "Cargo.lock is out of date with Cargo.toml (cargo metadata --locked failed)" >&2
   cargo_rc=1
 fi
 timed "cargo test (log: target/test-logs/cargo-test.log)" \
-  bash -c 'set -o pipefail; "$0" 2>&1 | tee "$1"' "$root/scripts/kernel_cargo_test.sh" "$logs/cargo-test.log"
+  bash -c 'set -o pipefail; "$0" --no-fail-fast 2>&1 | tee "$1"' "$root/scripts/kernel_cargo_test.sh" "$logs/cargo-test.log"
 rc=$?
 (( rc != 0 )) && cargo_rc=$rc
 if (( setup_rc != 0 )); then
