@@ -795,10 +795,16 @@ impl Session {
     /// architectures (with 2, 5 or 10 classes) to 2, 5 or 10 classes; others through
     /// `swap_head` and [`Session::from_model`].
     pub fn transfer(&self, classes: usize, train: Dataset, val: Option<Dataset>, config: TrainConfig) -> Result<Session> {
+        self.transfer_impl(classes, None, train, val, config)
+    }
+
+    /// [`Session::transfer`] (`keep = None`) or [`Session::transfer_layers`], for the six
+    /// compiled source types.
+    fn transfer_impl(&self, classes: usize, keep: Option<&[&str]>, train: Dataset, val: Option<Dataset>, config: TrainConfig) -> Result<Session> {
         macro_rules! from {
             ($($t:ty),*) => {$(
                 if let Some(s) = self.typed::<$t>() {
-                    return transfer_from(s, classes, None, train, val, config);
+                    return transfer_from(s, classes, keep, train, val, config);
                 }
             )*};
         }
@@ -819,22 +825,7 @@ impl Session {
     /// exactly as `Session::with_classes(arch, classes, …)` with that seed would draw them
     /// (the generic [`crate::transfer::transfer_layers`]). Masks of kept tensors come along.
     pub fn transfer_layers(&self, classes: usize, keep: &[&str], train: Dataset, val: Option<Dataset>, config: TrainConfig) -> Result<Session> {
-        macro_rules! from {
-            ($($t:ty),*) => {$(
-                if let Some(s) = self.typed::<$t>() {
-                    return transfer_from(s, classes, Some(keep), train, val, config);
-                }
-            )*};
-        }
-        from!(
-            LeNet300,
-            Mlp<784, 300, 100, 5>,
-            Mlp<784, 300, 100, 2>,
-            LeNet5,
-            LeNet5Net<6, 16, 256, 120, 84, 5>,
-            LeNet5Net<6, 16, 256, 120, 84, 2>
-        );
-        Err(unsupported_classes(classes, &self.arch_name()))
+        self.transfer_impl(classes, Some(keep), train, val, config)
     }
 
     /// Freezes every tensor under each prefix (`fc1.weight`, or a layer such as `conv1`): it
