@@ -7,6 +7,8 @@
 //! - `lenet300_b256/int8_portable`: the same with the portable scalar kernel.
 //! - `lenet300_b256/int8_auto_codes`: `forward_codes` only (no input quantization or
 //!   dequantization).
+//! - `lenet300_b256/int8_act7_*`: the same two with 7-bit activations (codes ≤ 127, the
+//!   kernel's straight `maddubs` path; PyTorch's x86 backend likewise uses `reduce_range`).
 //!
 //! The weights are an untrained, seeded LeNet-300-100 (speed does not depend on their values),
 //! the activations calibrated on the batch itself. `cargo bench -p lepton-benches --bench quant`.
@@ -31,6 +33,13 @@ fn int8_vs_f32(c: &mut Criterion) {
         Err(e) => return eprintln!("{e}"),
     };
     let Ok(portable) = auto.clone().with_kernel(Kernel::Portable) else { return };
+    // 7-bit activations (PyTorch's `reduce_range` on x86): codes ≤ 127 take the straight
+    // `maddubs` path of the GEMM
+    let auto7 = match QuantizedMlp::from_model(&model, &Calibration::Batches(&calib), &QuantConfig { activation_bits: 7, ..QuantConfig::default() }) {
+        Ok(q) => q,
+        Err(e) => return eprintln!("{e}"),
+    };
+    let Ok(codes7) = auto7.quantize_input(&x, BATCH) else { return };
     let Ok(codes) = auto.quantize_input(&x, BATCH) else { return };
     eprintln!("Kernel::Auto runs {:?}", Kernel::Auto.resolve());
     let mut group = c.benchmark_group("lenet300_b256");
@@ -40,6 +49,8 @@ fn int8_vs_f32(c: &mut Criterion) {
     group.bench_function("int8_auto", |b| b.iter(|| auto.logits(&x, BATCH).map(|y| y.len()).unwrap_or(0)));
     group.bench_function("int8_portable", |b| b.iter(|| portable.logits(&x, BATCH).map(|y| y.len()).unwrap_or(0)));
     group.bench_function("int8_auto_codes", |b| b.iter(|| auto.forward_codes(&codes, BATCH).map(|y| y.len()).unwrap_or(0)));
+    group.bench_function("int8_act7_auto", |b| b.iter(|| auto7.logits(&x, BATCH).map(|y| y.len()).unwrap_or(0)));
+    group.bench_function("int8_act7_auto_codes", |b| b.iter(|| auto7.forward_codes(&codes7, BATCH).map(|y| y.len()).unwrap_or(0)));
     group.finish();
 }
 

@@ -7,6 +7,8 @@
 //! seed 0), evaluates it on 1,000 test images and writes to `<output-dir>`:
 //!
 //! - `lenet300.safetensors`: the checkpoint (`Session::save`);
+//! - `lenet300-int8.safetensors`: the model quantized to 8-bit integers, calibrated on 4
+//!   training batches (`Session::quantize_int8`, `QuantizedModel::save`);
 //! - `history.parquet`, `history.csv`, `eval.parquet`, `eval.csv`, `size.parquet`: the
 //!   [`Tabular`] reports;
 //! - `expected.json`: the values the Python side must find in those files (tensor names,
@@ -64,11 +66,13 @@ fn main() -> Result<()> {
     let train = fashion_mnist(Split::Train)?.per_class_sample(100, 0)?;
     let test = fashion_mnist(Split::Test)?.per_class_sample(100, 1)?;
     let config = TrainConfig::default().with_epochs(1).with_seed(0).with_progress(false);
-    let mut session = Session::new(Arch::LeNet300, train, None, config)?;
+    let mut session = Session::new(Arch::LeNet300, train.clone(), None, config)?;
     let history = session.fit(1)?;
     let report = session.evaluate(&test)?;
 
     session.save(out.join("lenet300.safetensors"))?;
+    let int8 = session.quantize_int8(&QuantConfig::default(), &train, 4)?;
+    int8.save(out.join("lenet300-int8.safetensors"))?;
     history.write_parquet(out.join("history.parquet"))?;
     history.write_csv(out.join("history.csv"))?;
     report.write_parquet(out.join("eval.parquet"))?;

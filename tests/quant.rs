@@ -478,6 +478,24 @@ fn blocked_avx2_matmul_equals_the_portable_kernel_bit_for_bit() {
         let portable = matmul_u8_i8(&x, batch, &w, outputs, inputs, Kernel::Portable).unwrap();
         assert_eq!(matmul_u8_i8(&x, batch, &w, outputs, inputs, Kernel::Auto).unwrap(), portable, "{batch}x{outputs}x{inputs}");
     }
+    // both GEMM paths: 7-bit codes (x ≤ 127, straight `maddubs`) and 8-bit codes (the
+    // x − 128 path), with remainders of every tile size (rows 1..=5, outputs 1..=17, inputs
+    // not a multiple of 4)
+    for (batch, outputs, inputs) in [(5, 17, 25), (1, 16, 150), (33, 3, 7), (6, 10, 84), (37, 33, 100)] {
+        let w = random_i8(&mut r, outputs * inputs).into_iter().map(|v| v.max(-127)).collect::<Vec<i8>>();
+        let x8 = random_u8(&mut r, batch * inputs);
+        let x7: Vec<u8> = x8.iter().map(|&v| v / 2).collect();
+        for x in [&x8, &x7] {
+            let naive: Vec<i32> = x.chunks(inputs).flat_map(|xb| w.chunks(inputs).map(move |wc| naive_dot(xb, wc) as i32)).collect();
+            assert_eq!(matmul_u8_i8(x, batch, &w, outputs, inputs, Kernel::Auto).unwrap(), naive, "{batch}x{outputs}x{inputs}");
+        }
+    }
+    // extreme pair sums of the 8-bit path: x = 0 (x − 128 = −128) and x = 255 against ±127
+    for (xv, wv) in [(0u8, -127i8), (0, 127), (255, 127), (255, -127), (128, 127), (127, -127), (127, 127)] {
+        let (x, w) = (vec![xv; 3 * 784], vec![wv; 18 * 784]);
+        let expected = vec![i32::from(xv) * i32::from(wv) * 784; 3 * 18];
+        assert_eq!(matmul_u8_i8(&x, 3, &w, 18, 784, Kernel::Auto).unwrap(), expected, "x {xv}, w {wv}");
+    }
     let (x, w) = (vec![255u8; 2 * 784], vec![-128i8; 7 * 784]);
     let expected = vec![255 * -128 * 784; 2 * 7];
     assert_eq!(matmul_u8_i8(&x, 2, &w, 7, 784, Kernel::Auto).unwrap(), expected);
@@ -890,4 +908,74 @@ fn int8_lenet300_takes_about_a_quarter_of_the_float_bytes() {
     assert_eq!(size.total(), 266_200 + 1640 + 1640 + 20);
     assert_eq!(size.float_total(), 4 * 266_610);
     assert!((size.ratio() - 1_066_440.0 / 269_500.0).abs() < 1e-12);
+}
+
+#[test]
+fn avx2_gemm_and_vector_requantization_equal_the_portable_layer_bit_for_bit() {
+    if !avx2_available() {
+        eprintln!("skipped: this CPU has no AVX2");
+        return;
+    }
+    // Channel scales over eight decades give requantization shifts from 0 to 31 in the first
+    // two layers (the vector path) and shifts below 0 or above 31 in the last two (the scalar
+    // path, which the vector one must equal wherever it runs); large
+    // inputs, weights and biases give accumulators of either sign up to ~2^29.
+    let mut r = rng(31);
+    let mut shifts = std::collections::BTreeSet::new();
+    for (case, (outputs, inputs, out_scale, relu, zp)) in
+        [(37, 4096, 0.025f32, false, 0), (21, 100, 0.03, true, 37), (9, 25, 1e-3, false, 255), (16, 784, 1.0, true, 3)].into_iter().enumerate()
+    {
+        let w: Vec<i8> = random_i8(&mut r, outputs * inputs).into_iter().map(|v| v.max(-127)).collect();
+        let params: Vec<QParams> = (0..outputs)
+            .map(|c| QParams { scale: 10f32.powf(-((c % 9) as f32)) * 0.37, zero_point: 0, qmin: -127, qmax: 127, bits: 8 })
+            .collect();
+        let bias: Vec<i32> = (0..outputs).map(|_| r.gen_range(-(1 << 29)..(1 << 29))).collect();
+        let input = QParams { scale: 0.05, zero_point: if case % 2 == 0 { 128 } else { 0 }, qmin: 0, qmax: 255, bits: 8 };
+        let output = QParams { scale: out_scale, zero_point: zp, qmin: 0, qmax: 255, bits: 8 };
+        let Ok(layer) = QuantizedLinear::from_codes(inputs, outputs, w, params, bias, input, output, relu) else {
+            panic!("case {case}: the layer should build");
+        };
+        shifts.extend(layer.multipliers().iter().map(|m| m.shift));
+        for batch in [1, 5, 33] {
+            for seven in [false, true] {
+                let x: Vec<u8> = random_u8(&mut r, batch * inputs).into_iter().map(|v| if seven { v / 2 } else { v }).collect();
+                let scalar = layer.requantize(&layer.accumulate(&x, batch, Kernel::Portable).unwrap()).unwrap();
+                assert_eq!(layer.forward(&x, batch, Kernel::Portable).unwrap(), scalar, "case {case}, batch {batch}");
+                assert_eq!(layer.forward(&x, batch, Kernel::Avx2).unwrap(), scalar, "case {case}, batch {batch}, 7-bit {seven}");
+            }
+        }
+    }
+    assert!(shifts.iter().any(|&s| s < 0) && shifts.contains(&0) && shifts.iter().any(|&s| (29..=31).contains(&s)) && shifts.iter().any(|&s| s > 31), "shifts covered: {shifts:?}");
+}
+
+#[test]
+fn quantize_rounds_exactly_like_f64_round_on_ties_extremes_and_random_values() {
+    // the reference: clamp(round(x / S) + Z, qmin, qmax) with f64::round (ties away from 0)
+    let reference = |p: &QParams, x: f32| -> i32 {
+        let v = (x as f64 / p.scale as f64).round() + p.zero_point as f64;
+        if v.is_nan() {
+            p.zero_point
+        } else {
+            v.clamp(p.qmin as f64, p.qmax as f64) as i32
+        }
+    };
+    let params = [
+        QParams { scale: 0.5, zero_point: 3, qmin: 0, qmax: 255, bits: 8 },
+        QParams { scale: 0.25, zero_point: 0, qmin: -127, qmax: 127, bits: 8 },
+        QParams { scale: 1.0 / 255.0, zero_point: 0, qmin: 0, qmax: 255, bits: 8 },
+        QParams { scale: 3e-38, zero_point: 7, qmin: 0, qmax: 15, bits: 4 },
+    ];
+    let mut r = rng(44);
+    let mut values: Vec<f32> = vec![0.0, -0.0, 0.25, -0.25, 0.75, -0.75, 1.25, -1.25, 63.75, -63.75, f32::MAX, f32::MIN, f32::INFINITY, f32::NEG_INFINITY, f32::NAN, 1e-45, -1e-45];
+    values.extend((0..20_000).map(|_| (r.gen::<f32>() - 0.5) * 300.0));
+    values.extend((-600..600).map(|k| k as f32 * 0.125));
+    for p in &params {
+        for &x in &values {
+            assert_eq!(p.quantize(x), reference(p, x), "x = {x:e}, scale {}", p.scale);
+        }
+    }
+    // literal ties: 1.25 / 0.5 = 2.5 → 3 (+ Z 3 = 6); −1.25 / 0.5 = −2.5 → −3 (+ 3 = 0)
+    assert_eq!(params[0].quantize(1.25), 6);
+    assert_eq!(params[0].quantize(-1.25), 0);
+    assert_eq!(params[1].quantize(-0.375), -2);
 }

@@ -10,6 +10,8 @@
 //! / `qmin`, reproduced up to the f32 rounding of `S`; an all-zero tensor gets `S = 1`, `Z = 0`
 //! and is reproduced exactly.
 
+use rayon::prelude::*;
+
 use crate::error::{LeptonError, Result};
 
 /// Fewest bits a quantizer accepts.
@@ -27,10 +29,43 @@ pub fn check_bits(field: &'static str, bits: u8) -> Result<()> {
 
 /// Checks that every value is finite.
 pub(crate) fn check_finite(field: &'static str, what: &str, values: &[f32]) -> Result<()> {
+    if values.iter().fold(true, |ok, v| ok & v.is_finite()) {
+        return Ok(());
+    }
     if let Some((i, v)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
         return Err(LeptonError::config(field, what, format!("element {i} is {v}; only finite values can be quantized")));
     }
     Ok(())
+}
+
+/// `u8` codes of `x` under unsigned parameters `p` (each exactly [`QParams::quantize`], clamped
+/// to `0..=255`), in parallel chunks; on x86-64 with AVX2 the same formula compiled for AVX2,
+/// where LLVM inlines `round` (as `trunc(v + copysign(0.5 − 2^−54, v))`, exact) instead of
+/// calling libm, and vectorizes the loop: same bits, several times faster.
+pub(crate) fn quantize_codes(p: &QParams, x: &[f32]) -> Vec<u8> {
+    #[inline(always)]
+    fn run(p: &QParams, x: &[f32], out: &mut [u8]) {
+        for (o, &v) in out.iter_mut().zip(x) {
+            *o = p.quantize(v).clamp(0, 255) as u8;
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn run_avx2(p: &QParams, x: &[f32], out: &mut [u8]) {
+        run(p, x, out)
+    }
+    let avx2 = super::kernel::avx2_available();
+    let mut out = vec![0u8; x.len()];
+    out.par_chunks_mut(16_384).zip(x.par_chunks(16_384)).for_each(|(o, xs)| {
+        #[cfg(target_arch = "x86_64")]
+        if avx2 {
+            // SAFETY: AVX2 was detected at run time.
+            return unsafe { run_avx2(p, xs, o) };
+        }
+        let _ = avx2;
+        run(p, xs, o)
+    });
+    out
 }
 
 /// Quantization parameters of one tensor or one channel: `r = scale·(q − zero_point)`,
@@ -115,13 +150,16 @@ impl QParams {
         self.zero_point == 0 && self.qmin == -self.qmax
     }
 
-    /// The code of `x`: `clamp(round(x / S) + Z, qmin, qmax)`; NaN maps to `Z`.
+    /// The code of `x`: `clamp(round(x / S) + Z, qmin, qmax)` (`x / S` in f64, rounded half
+    /// away from zero like `f64::round`); NaN maps to `Z`.
+    #[inline]
     pub fn quantize(&self, x: f32) -> i32 {
-        let v = (x as f64 / self.scale as f64).round() + self.zero_point as f64;
+        let v = x as f64 / self.scale as f64;
         if v.is_nan() {
             return self.zero_point;
         }
-        v.clamp(self.qmin as f64, self.qmax as f64) as i32
+        // (inside an AVX2 function, see `quantize_codes`, LLVM inlines `round` and vectorizes)
+        (v.round() + self.zero_point as f64).clamp(self.qmin as f64, self.qmax as f64) as i32
     }
 
     /// The real value of code `q`: `S·(q − Z)`.

@@ -17,10 +17,10 @@
 
 use rayon::prelude::*;
 
-use super::affine::{check_bits, check_finite, QParams};
+use super::affine::{check_bits, check_finite, quantize_codes, QParams};
 use super::kernel::Kernel;
 use super::linear::QuantizedLinear;
-use super::mlp::QuantConfig;
+use super::mlp::{check_params_chain, QuantConfig};
 use super::size::{LayerBytes, QuantSize};
 use crate::error::{LeptonError, Result};
 use crate::prune::TensorValues;
@@ -140,6 +140,22 @@ impl QuantizedConv2d {
         let (cols, oh, ow) = im2col(x, batch, self.in_channels, h, w, self.kernel_size)?;
         let y = self.linear.simulate(&cols, batch * oh * ow)?;
         Ok((to_channels_first(&y, batch, oh * ow, self.out_channels), oh, ow))
+    }
+
+    /// A convolution from its layer on im2col patches (e.g. read back from a file): `linear`
+    /// must take `in_channels · kernel_size²` inputs; its outputs are the output channels.
+    pub(crate) fn from_linear(linear: QuantizedLinear, in_channels: usize, kernel_size: usize) -> Result<QuantizedConv2d> {
+        let patch = kernel_size.checked_mul(kernel_size).and_then(|k2| k2.checked_mul(in_channels));
+        if in_channels == 0 || kernel_size == 0 || patch != Some(linear.inputs()) {
+            return Err(LeptonError::Shape {
+                op: "quantized conv",
+                path: "weight".into(),
+                expected: vec![linear.outputs(), in_channels, kernel_size, kernel_size],
+                found: vec![linear.outputs(), linear.inputs()],
+            });
+        }
+        let out_channels = linear.outputs();
+        Ok(QuantizedConv2d { linear, in_channels, out_channels, kernel_size })
     }
 }
 
@@ -320,8 +336,7 @@ impl QuantizedLeNet5 {
             return Err(LeptonError::Shape { op: "quantized LeNet-5", path: "input".into(), expected: vec![batch.max(1), self.inputs()], found: vec![x.len()] });
         }
         check_finite("input", "batch", x)?;
-        let p = self.input_params();
-        Ok(x.iter().map(|&v| p.quantize(v).clamp(0, 255) as u8).collect())
+        Ok(quantize_codes(&self.input_params(), x))
     }
 
     /// Output codes `(batch, outputs)` from input codes, every layer in integers (`simulate`:
@@ -384,5 +399,48 @@ impl QuantizedLeNet5 {
             rows.push(LayerBytes::quantized(format!("{name}.output"), 0, l.output_params().bits, 1, false));
         }
         QuantSize { layers: rows }
+    }
+
+    /// A LeNet-5 from its integer layers (e.g. read back from a file), checked like
+    /// [`QuantizedLeNet5::from_tensors`] checks float tensors: conv1 on one 28×28 channel,
+    /// conv2 on conv1's channels, each conv leaving at least 2×2 outputs before its 2×2 pool,
+    /// three fc layers with fc1 reading the pooled conv2 features, every layer reading its
+    /// input with the previous layer's output parameters, and a `kernel` this CPU runs.
+    pub(crate) fn from_parts(conv1: QuantizedConv2d, conv2: QuantizedConv2d, fc: Vec<QuantizedLinear>, kernel: Kernel) -> Result<QuantizedLeNet5> {
+        kernel.resolve()?;
+        let (mut side, mut channels) = (SIDE, 1);
+        for (name, conv) in [("conv1", &conv1), ("conv2", &conv2)] {
+            let k = conv.kernel_size;
+            if conv.in_channels != channels {
+                return Err(LeptonError::Shape {
+                    op: "quantized LeNet-5",
+                    path: format!("{name}.weight"),
+                    expected: vec![conv.out_channels, channels, k, k],
+                    found: vec![conv.out_channels, conv.in_channels, k, k],
+                });
+            }
+            if k > side || side - k + 1 < 2 {
+                return Err(LeptonError::config("kernel_size", k, format!("{name} sees {side}×{side} inputs: its kernel must leave at least 2×2 outputs")));
+            }
+            // `side − k + 1` outputs, halved (rounding down) by the pool
+            side = (side - k).div_ceil(2);
+            channels = conv.out_channels;
+        }
+        if fc.len() != 3 {
+            return Err(LeptonError::config("fc layers", fc.len(), "a LeNet-5 has 3 fully connected layers (fc1, fc2, fc3)"));
+        }
+        let mut inputs = channels * side * side;
+        for (name, l) in ["fc1", "fc2", "fc3"].into_iter().zip(&fc) {
+            if l.inputs() != inputs {
+                return Err(LeptonError::Shape { op: "quantized LeNet-5", path: format!("{name}.weight"), expected: vec![l.outputs(), inputs], found: vec![l.outputs(), l.inputs()] });
+            }
+            inputs = l.outputs();
+        }
+        let mut prev = conv1.linear.output_params();
+        for (name, l) in [("conv2", &conv2.linear)].into_iter().chain(["fc1", "fc2", "fc3"].into_iter().zip(&fc)) {
+            check_params_chain(name, prev, l)?;
+            prev = l.output_params();
+        }
+        Ok(QuantizedLeNet5 { conv1, conv2, fc, kernel })
     }
 }

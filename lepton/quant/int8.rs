@@ -6,8 +6,10 @@
 use polars::prelude::DataFrame;
 use rayon::prelude::*;
 
+use super::affine::QParams;
 use super::conv::QuantizedLeNet5;
 use super::kernel::Kernel;
+use super::linear::QuantizedLinear;
 use super::mlp::{Calibration, QuantConfig, QuantizedMlp};
 use super::report::{ActivationCalibration, CalibrationReport};
 use super::size::QuantSize;
@@ -285,6 +287,50 @@ impl QuantizedModel {
     pub fn evcxr_display(&self) {
         emit(&self.to_html(), &self.to_string());
     }
+
+    /// A model from an integer MLP and its calibration (e.g. read back from a file); the
+    /// calibration must describe the network (`check_calibration`).
+    pub(crate) fn from_mlp_parts(model: String, mlp: QuantizedMlp, calibration: CalibrationReport) -> Result<QuantizedModel> {
+        let mut names = vec!["input".to_string()];
+        names.extend(mlp.names().iter().map(|n| format!("{n}.output")));
+        let mut params: Vec<QParams> = mlp.input_params().into_iter().collect();
+        params.extend(mlp.layers().iter().map(QuantizedLinear::output_params));
+        check_calibration(&calibration, &names, &params)?;
+        Ok(QuantizedModel { model, net: Net::Mlp(mlp), calibration })
+    }
+
+    /// A model from an integer LeNet-5 and its calibration (e.g. read back from a file); the
+    /// calibration must describe the network (`check_calibration`).
+    pub(crate) fn from_lenet5_parts(model: String, net: QuantizedLeNet5, calibration: CalibrationReport) -> Result<QuantizedModel> {
+        let names: Vec<String> = ["input", "conv1.output", "conv2.output", "fc1.output", "fc2.output", "fc3.output"].iter().map(|n| n.to_string()).collect();
+        check_calibration(&calibration, &names, &net.activation_params())?;
+        Ok(QuantizedModel { model, net: Net::LeNet5(net), calibration })
+    }
+}
+
+/// Checks that `calibration` describes the activations of a network, as
+/// [`QuantizedModel::calibrate`] writes it: one row per activation (`names`, input first), each
+/// with the bits, scale and zero point of that activation's parameters.
+fn check_calibration(calibration: &CalibrationReport, names: &[String], params: &[QParams]) -> Result<()> {
+    if calibration.activations.len() != names.len() || names.len() != params.len() {
+        return Err(LeptonError::Shape { op: "calibration report", path: "activations".into(), expected: vec![names.len()], found: vec![calibration.activations.len()] });
+    }
+    for ((row, name), p) in calibration.activations.iter().zip(names).zip(params) {
+        if &row.activation != name {
+            return Err(LeptonError::config("calibration activation", &row.activation, format!("expected {name:?} (input first, then each layer's output)")));
+        }
+        if row.bits != p.bits || row.scale.to_bits() != p.scale.to_bits() || row.zero_point != p.zero_point {
+            return Err(LeptonError::config(
+                "calibration row",
+                name,
+                format!(
+                    "bits {}, scale {:e}, zero point {} differ from the network's {}, {:e}, {}",
+                    row.bits, row.scale, row.zero_point, p.bits, p.scale, p.zero_point
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 impl std::fmt::Display for QuantizedModel {

@@ -99,158 +99,209 @@ pub fn dot_u8_i8(x: &[u8], w: &[i8], kernel: Kernel) -> Result<i32> {
     Ok(dot_resolved(x, w, kernel.resolve()?))
 }
 
-/// `acc = x · wᵀ`: `x` is `(batch, inputs)` `u8`, `w` is `(outputs, inputs)` `i8`, the result
-/// `(batch, outputs)` `i32` (raw products: no zero point, no bias). Samples run in parallel;
-/// every accumulator is computed the same way whatever the thread count.
-pub fn matmul_u8_i8(x: &[u8], batch: usize, w: &[i8], outputs: usize, inputs: usize, kernel: Kernel) -> Result<Vec<i32>> {
-    if inputs == 0 || outputs == 0 || outputs.checked_mul(inputs) != Some(w.len()) {
-        return Err(LeptonError::Shape { op: "u8·i8 matmul", path: "weights".into(), expected: vec![outputs, inputs], found: vec![w.len()] });
+/// Rows of samples per parallel task of [`matmul_u8_i8`] and [`PackedWeights::matmul`].
+const TASK_ROWS: usize = 32;
+/// Outputs per packed weight block (two AVX2 vectors of eight `i32` accumulators).
+const BLOCK: usize = 16;
+
+/// `i8` weights `(outputs, inputs)` packed once for the AVX2 GEMM: blocks of [`BLOCK`]
+/// outputs, inside a block four consecutive inputs of each output side by side
+/// (`[block][k / 4][output in block][k % 4]`), inputs padded to a multiple of 4 and outputs to
+/// a multiple of [`BLOCK`] with zeros. One 32-byte load then holds four inputs of eight
+/// outputs, the operand of `_mm256_maddubs_epi16` against four input codes broadcast to every
+/// lane.
+///
+/// Exactness. `maddubs` adds pairs of `u8 × i8` products into saturating `i16`:
+/// - codes `x ≤ 127` (7-bit activations, or any row whose codes happen to stay below 128):
+///   `|2·127·127| = 32258 < 2^15`, so it never saturates;
+/// - 8-bit codes: the kernel runs on `x − 128 ∈ [−128, 127]` as `|x − 128|` (unsigned,
+///   ≤ 128) times `w·sign(x − 128)` (|w| ≤ 127: negating it cannot wrap), pairs bounded by
+///   `2·128·127 = 32512`, and adds back `128·Σ_k w[o, k]`, precomputed per output. (A matrix
+///   holding −128, which no symmetric quantizer makes, runs 8-bit codes on the portable loop.)
+///
+/// Then `_mm256_madd_epi16` against ones widens each pair sum into `i32` lanes. Every step is
+/// exact integer arithmetic, so the result equals the portable kernel's bit for bit (tested).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PackedWeights {
+    outputs: usize,
+    inputs: usize,
+    /// `inputs` rounded up to a multiple of 4.
+    padded: usize,
+    data: Vec<i8>,
+    /// `128 · Σ_k w[o, k]` per output (the 8-bit correction).
+    shift_sums: Vec<i32>,
+    /// Whether some weight is −128 (no layer makes one: symmetric codes stop at ±127); the
+    /// 8-bit path could not negate it, so such matrices run 8-bit codes on the portable loop.
+    has_min: bool,
+}
+
+impl PackedWeights {
+    /// Packs `w` `(outputs, inputs)`. Errors if the sizes do not match.
+    pub fn new(w: &[i8], outputs: usize, inputs: usize) -> Result<PackedWeights> {
+        if inputs == 0 || outputs == 0 || outputs.checked_mul(inputs) != Some(w.len()) {
+            return Err(LeptonError::Shape { op: "u8·i8 matmul", path: "weights".into(), expected: vec![outputs, inputs], found: vec![w.len()] });
+        }
+        let padded = inputs.div_ceil(4) * 4;
+        let blocks = outputs.div_ceil(BLOCK);
+        let mut data = vec![0i8; blocks * padded * BLOCK];
+        for (o, row) in w.chunks_exact(inputs).enumerate() {
+            let (b, j) = (o / BLOCK, o % BLOCK);
+            for (k, &v) in row.iter().enumerate() {
+                data[b * padded * BLOCK + (k / 4) * 4 * BLOCK + j * 4 + k % 4] = v;
+            }
+        }
+        let shift_sums = w.chunks_exact(inputs).map(|row| 128 * row.iter().map(|&v| i32::from(v)).sum::<i32>()).collect();
+        let has_min = w.contains(&i8::MIN);
+        Ok(PackedWeights { outputs, inputs, padded, data, shift_sums, has_min })
     }
+
+    /// `x · wᵀ` for `x` `(batch, inputs)` on the AVX2 kernel, into `out` `(batch, outputs)`,
+    /// one thread. The caller checked the sizes and that AVX2 runs here.
+    #[cfg(target_arch = "x86_64")]
+    fn gemm_avx2(&self, x: &[u8], w: &[i8], batch: usize, out: &mut [i32]) {
+        let (k, kp) = (self.inputs, self.padded);
+        let wide = x.iter().any(|&v| v > 127);
+        if wide && self.has_min {
+            return self.gemm(x, w, batch, out, Kernel::Portable);
+        }
+        // rows copied with padding (unless 7-bit rows need none); for 8-bit codes as x − 128
+        // (sign) and |x − 128| (magnitude)
+        let copy = wide || k != kp;
+        let mut sign = vec![0u8; if copy { batch * kp } else { 0 }];
+        let mut mag = vec![0u8; if wide { batch * kp } else { 0 }];
+        if copy {
+            for (b, row) in x.chunks_exact(k).enumerate() {
+                let dst = &mut sign[b * kp..b * kp + k];
+                if wide {
+                    dst.iter_mut().zip(row).for_each(|(d, &v)| *d = v ^ 0x80);
+                    mag[b * kp..b * kp + k].iter_mut().zip(row).for_each(|(d, &v)| *d = (i16::from(v) - 128).unsigned_abs() as u8);
+                } else {
+                    dst.copy_from_slice(row);
+                }
+            }
+        }
+        let sign: &[u8] = if copy { &sign } else { x };
+        let mut tile = [[0i32; BLOCK]; 4];
+        for (blk, w) in self.data.chunks_exact(kp * BLOCK).enumerate() {
+            let o0 = blk * BLOCK;
+            let width = BLOCK.min(self.outputs - o0);
+            let mut r = 0;
+            while r < batch {
+                let rows = (batch - r).min(4);
+                let (s, m) = (&sign[r * kp..(r + rows) * kp], if wide { &mag[r * kp..(r + rows) * kp] } else { &[][..] });
+                // SAFETY: the caller checked AVX2 (`Kernel::resolve`); `s` (and `m` when
+                // wide) hold `rows` padded rows of `kp` codes, `w` one block of `kp·BLOCK`.
+                unsafe {
+                    match (rows, wide) {
+                        (4, false) => tile_avx2::<4, false>(s, m, w, kp, &mut tile),
+                        (3, false) => tile_avx2::<3, false>(s, m, w, kp, &mut tile),
+                        (2, false) => tile_avx2::<2, false>(s, m, w, kp, &mut tile),
+                        (_, false) => tile_avx2::<1, false>(s, m, w, kp, &mut tile),
+                        (4, true) => tile_avx2::<4, true>(s, m, w, kp, &mut tile),
+                        (3, true) => tile_avx2::<3, true>(s, m, w, kp, &mut tile),
+                        (2, true) => tile_avx2::<2, true>(s, m, w, kp, &mut tile),
+                        (_, true) => tile_avx2::<1, true>(s, m, w, kp, &mut tile),
+                    }
+                }
+                for (i, t) in tile.iter().take(rows).enumerate() {
+                    let dst = &mut out[(r + i) * self.outputs + o0..(r + i) * self.outputs + o0 + width];
+                    if wide {
+                        for ((d, &v), &c) in dst.iter_mut().zip(t).zip(&self.shift_sums[o0..o0 + width]) {
+                            *d = v.wrapping_add(c);
+                        }
+                    } else {
+                        dst.copy_from_slice(&t[..width]);
+                    }
+                }
+                r += rows;
+            }
+        }
+    }
+
+    /// `x · wᵀ` for `x` `(batch, inputs)` into `out` `(batch, outputs)`, one thread.
+    pub(crate) fn gemm(&self, x: &[u8], w: &[i8], batch: usize, out: &mut [i32], kernel: Kernel) {
+        #[cfg(target_arch = "x86_64")]
+        if kernel == Kernel::Avx2 {
+            return self.gemm_avx2(x, w, batch, out);
+        }
+        for (o, xb) in out.chunks_exact_mut(self.outputs).zip(x.chunks_exact(self.inputs)) {
+            for (acc, wc) in o.iter_mut().zip(w.chunks_exact(self.inputs)) {
+                *acc = dot_resolved(xb, wc, kernel);
+            }
+        }
+    }
+
+    /// `x · wᵀ` (raw `i32` products) for `x` `(batch, inputs)`, where `w` is the unpacked
+    /// matrix these were packed from (the portable kernel reads it), samples in parallel.
+    pub(crate) fn matmul(&self, x: &[u8], w: &[i8], batch: usize, kernel: Kernel) -> Result<Vec<i32>> {
+        if batch == 0 || batch.checked_mul(self.inputs) != Some(x.len()) {
+            return Err(LeptonError::Shape { op: "u8·i8 matmul", path: "input".into(), expected: vec![batch.max(1), self.inputs], found: vec![x.len()] });
+        }
+        let kernel = kernel.resolve()?;
+        let mut out = vec![0i32; batch * self.outputs];
+        out.par_chunks_mut(TASK_ROWS * self.outputs).zip(x.par_chunks(TASK_ROWS * self.inputs)).for_each(|(o, xb)| {
+            self.gemm(xb, w, xb.len() / self.inputs, o, kernel);
+        });
+        Ok(out)
+    }
+}
+
+/// A `ROWS × 16` tile of `x · wᵀ` over the whole (padded) input: `sign` holds `ROWS` rows of
+/// `kp` codes (`WIDE`: `x − 128` as bytes, with `mag` = `|x − 128|`), `w` one packed block.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn tile_avx2<const ROWS: usize, const WIDE: bool>(sign: &[u8], mag: &[u8], w: &[i8], kp: usize, tile: &mut [[i32; BLOCK]; 4]) {
+    use std::arch::x86_64::*;
+    let ones = _mm256_set1_epi16(1);
+    let mut acc = [[_mm256_setzero_si256(); 2]; ROWS];
+    let steps = kp / 4;
+    if sign.len() < ROWS * kp || (WIDE && mag.len() < ROWS * kp) || w.len() < steps * 64 {
+        return;
+    }
+    let (sp, mp, wp) = (sign.as_ptr(), mag.as_ptr(), w.as_ptr());
+    for s in 0..steps {
+        // SAFETY: `w` holds at least `steps` × 64 bytes (checked above), so both 32-byte
+        // loads at `64·s` and `64·s + 32` stay inside it (unaligned loads need no alignment).
+        let (w0, w1) = unsafe {
+            let p = wp.add(64 * s) as *const __m256i;
+            (_mm256_loadu_si256(p), _mm256_loadu_si256(p.add(1)))
+        };
+        for (r, a) in acc.iter_mut().enumerate() {
+            let at = r * kp + 4 * s;
+            // SAFETY: at + 4 <= ROWS·kp <= the length of `sign` (and of `mag` when WIDE),
+            // checked above; `read_unaligned` needs no alignment.
+            let (p0, p1) = unsafe {
+                if WIDE {
+                    let sv = _mm256_set1_epi32((sp.add(at) as *const i32).read_unaligned());
+                    let mv = _mm256_set1_epi32((mp.add(at) as *const i32).read_unaligned());
+                    (_mm256_maddubs_epi16(mv, _mm256_sign_epi8(w0, sv)), _mm256_maddubs_epi16(mv, _mm256_sign_epi8(w1, sv)))
+                } else {
+                    let xv = _mm256_set1_epi32((sp.add(at) as *const i32).read_unaligned());
+                    (_mm256_maddubs_epi16(xv, w0), _mm256_maddubs_epi16(xv, w1))
+                }
+            };
+            a[0] = _mm256_add_epi32(a[0], _mm256_madd_epi16(p0, ones));
+            a[1] = _mm256_add_epi32(a[1], _mm256_madd_epi16(p1, ones));
+        }
+    }
+    for (t, a) in tile.iter_mut().zip(&acc) {
+        // SAFETY: `t` is 16 writable `i32` = two 32-byte unaligned stores.
+        unsafe {
+            let p = t.as_mut_ptr() as *mut __m256i;
+            _mm256_storeu_si256(p, a[0]);
+            _mm256_storeu_si256(p.add(1), a[1]);
+        }
+    }
+}
+
+/// `acc = x · wᵀ`: `x` is `(batch, inputs)` `u8`, `w` is `(outputs, inputs)` `i8`, the result
+/// `(batch, outputs)` `i32` (raw products: no zero point, no bias). Packs `w` for the call
+/// (layers keep a [`PackedWeights`] instead); samples run in parallel; every accumulator is
+/// exact, so the result does not depend on the kernel or the thread count.
+pub fn matmul_u8_i8(x: &[u8], batch: usize, w: &[i8], outputs: usize, inputs: usize, kernel: Kernel) -> Result<Vec<i32>> {
+    let packed = PackedWeights::new(w, outputs, inputs)?;
     if batch == 0 || batch.checked_mul(inputs) != Some(x.len()) {
         return Err(LeptonError::Shape { op: "u8·i8 matmul", path: "input".into(), expected: vec![batch.max(1), inputs], found: vec![x.len()] });
     }
-    let kernel = kernel.resolve()?;
-    let mut out = vec![0i32; batch * outputs];
-    #[cfg(target_arch = "x86_64")]
-    if kernel == Kernel::Avx2 {
-        // Widen the weights to i16 once per call (the AVX2 loop then only loads, multiplies
-        // and adds) and each sample's row once; four outputs share every load of the row.
-        // Pairs of samples share every weight load (the weights, not the arithmetic, bound
-        // this loop: each pass streams all of them from cache).
-        let w16: Vec<i16> = w.iter().map(|&v| i16::from(v)).collect();
-        out.par_chunks_mut(2 * outputs).zip(x.par_chunks(2 * inputs)).for_each(|(o, xb)| {
-            let x16: Vec<i16> = xb.iter().map(|&v| i16::from(v)).collect();
-            let (o0, o1) = o.split_at_mut(outputs.min(o.len()));
-            if o1.is_empty() {
-                // SAFETY: `Kernel::Avx2` only comes out of `Kernel::resolve`, which checked
-                // `is_x86_feature_detected!("avx2")`.
-                unsafe { rows_avx2(&x16, &w16, inputs, o0) };
-            } else {
-                let (x0, x1) = x16.split_at(inputs);
-                // SAFETY: as above.
-                unsafe { rows2_avx2(x0, x1, &w16, inputs, o0, o1) };
-            }
-        });
-        return Ok(out);
-    }
-    out.par_chunks_mut(outputs).zip(x.par_chunks(inputs)).for_each(|(o, xb)| {
-        for (acc, wc) in o.iter_mut().zip(w.chunks_exact(inputs)) {
-            *acc = dot_resolved(xb, wc, kernel);
-        }
-    });
-    Ok(out)
-}
-
-/// [`rows_avx2`] for two samples at once: every weight chunk is loaded once for both, two
-/// outputs at a time (eight accumulators).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn rows2_avx2(x0: &[i16], x1: &[i16], w: &[i16], inputs: usize, out0: &mut [i32], out1: &mut [i32]) {
-    use std::arch::x86_64::*;
-    let n = inputs.min(x0.len()).min(x1.len());
-    let full = n - n % 16;
-    let hsum = |v: __m256i| -> i32 {
-        let mut lanes = [0i32; 8];
-        // SAFETY: `lanes` is 32 writable bytes; `_mm256_storeu_si256` needs no alignment.
-        unsafe { _mm256_storeu_si256(lanes.as_mut_ptr() as *mut __m256i, v) };
-        lanes.iter().fold(0i32, |a, &l| a.wrapping_add(l))
-    };
-    let tail = |x: &[i16], wr: &[i16]| -> i32 {
-        x[full..n].iter().zip(&wr[full..n]).fold(0i32, |a, (&p, &q)| a.wrapping_add(i32::from(p) * i32::from(q)))
-    };
-    let outputs = out0.len().min(out1.len());
-    let mut o = 0;
-    while o < outputs {
-        let pair = (outputs - o).min(2);
-        let rows: [&[i16]; 2] = [&w[o * inputs..(o + 1) * inputs], &w[(o + pair - 1) * inputs..(o + pair) * inputs]];
-        let mut acc = [_mm256_setzero_si256(); 4];
-        let mut i = 0;
-        while i < full {
-            // SAFETY: i + 16 <= full <= n, and both samples and both rows hold at least n
-            // values, so each 32-byte unaligned load stays inside its slice.
-            unsafe {
-                let xa = _mm256_loadu_si256(x0.as_ptr().add(i) as *const __m256i);
-                let xb = _mm256_loadu_si256(x1.as_ptr().add(i) as *const __m256i);
-                let wa = _mm256_loadu_si256(rows[0].as_ptr().add(i) as *const __m256i);
-                let wb = _mm256_loadu_si256(rows[1].as_ptr().add(i) as *const __m256i);
-                acc[0] = _mm256_add_epi32(acc[0], _mm256_madd_epi16(xa, wa));
-                acc[1] = _mm256_add_epi32(acc[1], _mm256_madd_epi16(xb, wa));
-                acc[2] = _mm256_add_epi32(acc[2], _mm256_madd_epi16(xa, wb));
-                acc[3] = _mm256_add_epi32(acc[3], _mm256_madd_epi16(xb, wb));
-            }
-            i += 16;
-        }
-        out0[o] = hsum(acc[0]).wrapping_add(tail(x0, rows[0]));
-        out1[o] = hsum(acc[1]).wrapping_add(tail(x1, rows[0]));
-        if pair == 2 {
-            out0[o + 1] = hsum(acc[2]).wrapping_add(tail(x0, rows[1]));
-            out1[o + 1] = hsum(acc[3]).wrapping_add(tail(x1, rows[1]));
-        }
-        o += pair;
-    }
-}
-
-/// `out[o] = Σ_k x[k]·w[o·inputs + k]` for every output `o`, on values already widened to
-/// `i16`: four outputs at a time share each 16-value load of `x`; `_mm256_madd_epi16` adds
-/// products in pairs into `i32` lanes exactly (|255·127·2| < 2^31). Wrapping `i32` sums in any
-/// order give the same bits as [`dot_portable`] (tested).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn rows_avx2(x: &[i16], w: &[i16], inputs: usize, out: &mut [i32]) {
-    use std::arch::x86_64::*;
-    let n = inputs.min(x.len());
-    let full = n - n % 16;
-    let hsum = |v: __m256i| -> i32 {
-        let mut lanes = [0i32; 8];
-        // SAFETY: `lanes` is 32 writable bytes; `_mm256_storeu_si256` needs no alignment.
-        unsafe { _mm256_storeu_si256(lanes.as_mut_ptr() as *mut __m256i, v) };
-        lanes.iter().fold(0i32, |a, &l| a.wrapping_add(l))
-    };
-    let tail = |wr: &[i16]| -> i32 {
-        x[full..n].iter().zip(&wr[full..n]).fold(0i32, |a, (&p, &q)| a.wrapping_add(i32::from(p) * i32::from(q)))
-    };
-    let mut chunks = out.chunks_exact_mut(4);
-    let mut o = 0;
-    for quad in &mut chunks {
-        let rows: [&[i16]; 4] = [
-            &w[o * inputs..(o + 1) * inputs],
-            &w[(o + 1) * inputs..(o + 2) * inputs],
-            &w[(o + 2) * inputs..(o + 3) * inputs],
-            &w[(o + 3) * inputs..(o + 4) * inputs],
-        ];
-        let mut acc = [_mm256_setzero_si256(); 4];
-        let mut i = 0;
-        while i < full {
-            // SAFETY: i + 16 <= full <= n, and x and every row hold at least n values, so
-            // each 32-byte unaligned load (`_mm256_loadu_si256`) stays inside its slice.
-            unsafe {
-                let xv = _mm256_loadu_si256(x.as_ptr().add(i) as *const __m256i);
-                for (a, r) in acc.iter_mut().zip(&rows) {
-                    let wv = _mm256_loadu_si256(r.as_ptr().add(i) as *const __m256i);
-                    *a = _mm256_add_epi32(*a, _mm256_madd_epi16(xv, wv));
-                }
-            }
-            i += 16;
-        }
-        for ((q, a), r) in quad.iter_mut().zip(acc).zip(&rows) {
-            *q = hsum(a).wrapping_add(tail(r));
-        }
-        o += 4;
-    }
-    for q in chunks.into_remainder() {
-        let r = &w[o * inputs..(o + 1) * inputs];
-        let mut a = _mm256_setzero_si256();
-        let mut i = 0;
-        while i < full {
-            // SAFETY: as above.
-            unsafe {
-                let xv = _mm256_loadu_si256(x.as_ptr().add(i) as *const __m256i);
-                let wv = _mm256_loadu_si256(r.as_ptr().add(i) as *const __m256i);
-                a = _mm256_add_epi32(a, _mm256_madd_epi16(xv, wv));
-            }
-            i += 16;
-        }
-        *q = hsum(a).wrapping_add(tail(r));
-        o += 1;
-    }
+    packed.matmul(x, w, batch, kernel)
 }

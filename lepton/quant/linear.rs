@@ -15,10 +15,15 @@
 //! Overflow cannot happen: inputs are limited to [`QuantizedLinear::MAX_INPUTS`] and the bias
 //! to `±2^29`, so `|acc| ≤ 2·255·127·16384 + 2^29 < 2^31`.
 
+use rayon::prelude::*;
+
 use super::affine::{check_finite, Granularity, QParams, QScheme, QuantizedTensor};
-use super::fixed_point::FixedMultiplier;
-use super::kernel::{matmul_u8_i8, Kernel};
+use super::fixed_point::{FixedMultiplier, Requantizer};
+use super::kernel::{Kernel, PackedWeights};
 use crate::error::{LeptonError, Result};
+
+/// Samples per parallel task of [`QuantizedLinear::forward`].
+pub(crate) const ROWS_PER_TASK: usize = 32;
 
 /// Largest |bias code|: keeps the accumulator inside `i32`.
 const MAX_BIAS: f64 = (1u32 << 29) as f64;
@@ -37,6 +42,10 @@ pub struct QuantizedLinear {
     relu: bool,
     /// `Z_in · Σ_k w[c, k]` per channel.
     zero_offsets: Vec<i32>,
+    /// The weights packed for the AVX2 GEMM (derived from `weight`).
+    packed: PackedWeights,
+    /// Bias, zero-point offsets, multipliers and clamp, per channel (derived).
+    requant: Requantizer,
 }
 
 fn check_u8(what: &'static str, p: &QParams) -> Result<()> {
@@ -77,30 +86,68 @@ impl QuantizedLinear {
         let scheme = QScheme::new(weight_bits, true, Granularity::PerChannel)?;
         let qw = QuantizedTensor::quantize(&[outputs, inputs], weight, scheme)?;
         // symmetric codes of at most 8 bits fit in i8
-        let weight: Vec<i8> = qw.codes.iter().map(|&q| q.clamp(-127, 127) as i8).collect();
-        let mut bias_q = Vec::with_capacity(outputs);
-        let mut multipliers = Vec::with_capacity(outputs);
-        for (p, &b) in qw.params.iter().zip(bias) {
-            let acc_scale = input.scale as f64 * p.scale as f64;
-            bias_q.push((b as f64 / acc_scale).round().clamp(-MAX_BIAS, MAX_BIAS) as i32);
-            multipliers.push(FixedMultiplier::from_real(acc_scale / output.scale as f64)?);
+        let codes: Vec<i8> = qw.codes.iter().map(|&q| q.clamp(-127, 127) as i8).collect();
+        let bias_q = qw
+            .params
+            .iter()
+            .zip(bias)
+            .map(|(p, &b)| (b as f64 / (input.scale as f64 * p.scale as f64)).round().clamp(-MAX_BIAS, MAX_BIAS) as i32)
+            .collect();
+        Self::from_codes(inputs, outputs, codes, qw.params, bias_q, input, output, relu)
+    }
+
+    /// A layer from its integer parts, e.g. read back from a file: weight codes `(outputs,
+    /// inputs)` with one symmetric parameter set per output channel, bias codes of scale
+    /// `S_in·S_w[c]`, and the activation parameters. The requantization multipliers and the
+    /// zero-point offsets are derived again. Errors on mismatched lengths, asymmetric or
+    /// out-of-range weight parameters, codes outside them, or a bias beyond `±2^29`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn from_codes(
+        inputs: usize,
+        outputs: usize,
+        weight: Vec<i8>,
+        weight_params: Vec<QParams>,
+        bias: Vec<i32>,
+        input: QParams,
+        output: QParams,
+        relu: bool,
+    ) -> Result<QuantizedLinear> {
+        if inputs == 0 || inputs > Self::MAX_INPUTS {
+            return Err(LeptonError::config("inputs", inputs, format!("must be in 1..={}", Self::MAX_INPUTS)));
         }
-        let zero_offsets = weight
+        if outputs == 0 || outputs.checked_mul(inputs) != Some(weight.len()) {
+            return Err(LeptonError::Shape { op: "quantized linear", path: "weight".into(), expected: vec![outputs, inputs], found: vec![weight.len()] });
+        }
+        if bias.len() != outputs || weight_params.len() != outputs {
+            return Err(LeptonError::Shape { op: "quantized linear", path: "bias / weight params".into(), expected: vec![outputs], found: vec![bias.len(), weight_params.len()] });
+        }
+        check_u8("input params", &input)?;
+        check_u8("output params", &output)?;
+        for (row, p) in weight.chunks_exact(inputs).zip(&weight_params) {
+            p.validate("weight params")?;
+            if p.zero_point != 0 || p.qmin < -128 || p.qmax > 127 {
+                return Err(LeptonError::config("weight params", format!("codes [{}, {}], zero point {}", p.qmin, p.qmax, p.zero_point), "weights must be symmetric i8 codes"));
+            }
+            if let Some(&q) = row.iter().find(|&&q| i32::from(q) < p.qmin || i32::from(q) > p.qmax) {
+                return Err(LeptonError::config("weight codes", q, format!("outside the channel's codes [{}, {}]", p.qmin, p.qmax)));
+            }
+        }
+        if let Some(&b) = bias.iter().find(|&&b| f64::from(b).abs() > MAX_BIAS) {
+            return Err(LeptonError::config("bias codes", b, "must be within ±2^29 (keeps the accumulator inside i32)"));
+        }
+        let multipliers = weight_params
+            .iter()
+            .map(|p| FixedMultiplier::from_real(input.scale as f64 * p.scale as f64 / output.scale as f64))
+            .collect::<Result<Vec<_>>>()?;
+        let zero_offsets: Vec<i32> = weight
             .chunks_exact(inputs)
             .map(|row| input.zero_point * row.iter().map(|&w| i32::from(w)).sum::<i32>())
             .collect();
-        Ok(QuantizedLinear {
-            inputs,
-            outputs,
-            weight,
-            weight_params: qw.params,
-            bias: bias_q,
-            input,
-            output,
-            multipliers,
-            relu,
-            zero_offsets,
-        })
+        let packed = PackedWeights::new(&weight, outputs, inputs)?;
+        let addend: Vec<i32> = bias.iter().zip(&zero_offsets).map(|(&b, &off): (&i32, &i32)| b.wrapping_sub(off)).collect();
+        let lo = if relu { output.zero_point.max(output.qmin) } else { output.qmin };
+        let requant = Requantizer::new(multipliers.clone(), addend, output.zero_point, lo, output.qmax);
+        Ok(QuantizedLinear { inputs, outputs, weight, weight_params, bias, input, output, multipliers, relu, zero_offsets, packed, requant })
     }
 
     /// Input features.
@@ -150,13 +197,24 @@ impl QuantizedLinear {
     /// The `i32` accumulators `(batch, outputs)` for input codes `x` `(batch, inputs)`.
     pub fn accumulate(&self, x: &[u8], batch: usize, kernel: Kernel) -> Result<Vec<i32>> {
         self.check_input(x.len(), batch)?;
-        let mut acc = matmul_u8_i8(x, batch, &self.weight, self.outputs, self.inputs, kernel)?;
+        let mut acc = self.packed.matmul(x, &self.weight, batch, kernel)?;
         for row in acc.chunks_exact_mut(self.outputs) {
-            for ((a, &off), &b) in row.iter_mut().zip(&self.zero_offsets).zip(&self.bias) {
-                *a = a.wrapping_sub(off).wrapping_add(b);
-            }
+            self.finish_row(row);
         }
         Ok(acc)
+    }
+
+    /// Subtracts the zero-point offsets and adds the bias.
+    fn finish_row(&self, row: &mut [i32]) {
+        for ((a, &off), &b) in row.iter_mut().zip(&self.zero_offsets).zip(&self.bias) {
+            *a = a.wrapping_sub(off).wrapping_add(b);
+        }
+    }
+
+    /// The output code range `(lo, qmax)`: `lo = Z_out` under a fused ReLU.
+    fn clamp_range(&self) -> (i32, i32) {
+        let o = self.output;
+        (if self.relu { o.zero_point.max(o.qmin) } else { o.qmin }, o.qmax)
     }
 
     /// Output codes for accumulators `(batch, outputs)`: `clamp(Z_out + M_c·acc, lo, qmax)`.
@@ -164,20 +222,41 @@ impl QuantizedLinear {
         if acc.is_empty() || acc.len() % self.outputs != 0 {
             return Err(LeptonError::Shape { op: "requantize", path: "accumulators".into(), expected: vec![self.outputs], found: vec![acc.len()] });
         }
-        let o = self.output;
-        let lo = if self.relu { o.zero_point.max(o.qmin) } else { o.qmin };
-        let mut out = Vec::with_capacity(acc.len());
-        for row in acc.chunks_exact(self.outputs) {
-            for (&a, m) in row.iter().zip(&self.multipliers) {
-                out.push(o.zero_point.saturating_add(m.apply(a)).clamp(lo, o.qmax) as u8);
-            }
-        }
+        let mut out = vec![0u8; acc.len()];
+        self.requantize_into(acc, &mut out);
         Ok(out)
     }
 
-    /// Output codes `(batch, outputs)` for input codes `x` `(batch, inputs)`, all in integers.
+    fn requantize_into(&self, acc: &[i32], out: &mut [u8]) {
+        let (lo, hi) = self.clamp_range();
+        let z = self.output.zero_point;
+        for (arow, orow) in acc.chunks_exact(self.outputs).zip(out.chunks_exact_mut(self.outputs)) {
+            for ((o, &a), m) in orow.iter_mut().zip(arow).zip(&self.multipliers) {
+                *o = z.saturating_add(m.apply(a)).clamp(lo, hi) as u8;
+            }
+        }
+    }
+
+    /// Output codes `(batch, outputs)` for input codes `x` `(batch, inputs)`, all in integers;
+    /// samples in parallel.
     pub fn forward(&self, x: &[u8], batch: usize, kernel: Kernel) -> Result<Vec<u8>> {
-        self.requantize(&self.accumulate(x, batch, kernel)?)
+        self.check_input(x.len(), batch)?;
+        let kernel = kernel.resolve()?;
+        let mut out = vec![0u8; batch * self.outputs];
+        out.par_chunks_mut(ROWS_PER_TASK * self.outputs).zip(x.par_chunks(ROWS_PER_TASK * self.inputs)).for_each(|(o, xb)| {
+            self.forward_rows(xb, xb.len() / self.inputs, kernel, o);
+        });
+        Ok(out)
+    }
+
+    /// [`QuantizedLinear::forward`] of `rows` samples on this thread into `out`; sizes
+    /// checked by the caller, `kernel` resolved.
+    pub(crate) fn forward_rows(&self, x: &[u8], rows: usize, kernel: Kernel, out: &mut [u8]) {
+        let mut acc = vec![0i32; rows * self.outputs];
+        self.packed.gemm(x, &self.weight, rows, &mut acc, kernel);
+        // bias, zero-point offsets and requantization in one pass (AVX2: eight channels at a
+        // time, the same bits as `requantize`)
+        self.requant.run(&acc, out, kernel == Kernel::Avx2);
     }
 
     /// The float simulation of the same layer ("fake quantization"): dequantized inputs,

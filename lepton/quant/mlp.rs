@@ -9,9 +9,9 @@
 
 use rayon::prelude::*;
 
-use super::affine::{check_bits, check_finite, QParams};
+use super::affine::{check_bits, check_finite, quantize_codes, QParams};
 use super::kernel::Kernel;
-use super::linear::QuantizedLinear;
+use super::linear::{QuantizedLinear, ROWS_PER_TASK};
 use super::observer::ObserverKind;
 use super::size::{LayerBytes, QuantSize};
 use crate::error::{LeptonError, Result};
@@ -208,16 +208,30 @@ impl QuantizedMlp {
     pub fn quantize_input(&self, x: &[f32], batch: usize) -> Result<Vec<u8>> {
         check_batch(x, batch, self.inputs())?;
         let p = self.input_params().ok_or_else(|| LeptonError::config("quantized MLP", "[]", "no layers"))?;
-        Ok(x.iter().map(|&v| p.quantize(v).clamp(0, 255) as u8).collect())
+        Ok(quantize_codes(&p, x))
     }
 
-    /// Output codes `(batch, outputs)` from input codes, every layer in integers.
+    /// Output codes `(batch, outputs)` from input codes, every layer in integers. Samples run
+    /// in parallel, each task through all layers (its activations stay in cache).
     pub fn forward_codes(&self, x: &[u8], batch: usize) -> Result<Vec<u8>> {
-        let mut h = x.to_vec();
-        for layer in &self.layers {
-            h = layer.forward(&h, batch, self.kernel)?;
+        let inputs = self.inputs();
+        if batch == 0 || batch.checked_mul(inputs) != Some(x.len()) {
+            return Err(LeptonError::Shape { op: "quantized MLP", path: "input codes".into(), expected: vec![batch.max(1), inputs], found: vec![x.len()] });
         }
-        Ok(h)
+        let kernel = self.kernel.resolve()?;
+        let outputs = self.outputs();
+        let mut out = vec![0u8; batch * outputs];
+        out.par_chunks_mut(ROWS_PER_TASK * outputs).zip(x.par_chunks(ROWS_PER_TASK * inputs)).for_each(|(o, xb)| {
+            let rows = xb.len() / inputs;
+            let mut h = xb.to_vec();
+            for layer in &self.layers {
+                let mut y = vec![0u8; rows * layer.outputs()];
+                layer.forward_rows(&h, rows, kernel, &mut y);
+                h = y;
+            }
+            o.copy_from_slice(&h);
+        });
+        Ok(out)
     }
 
     /// Dequantized logits `(batch, outputs)` for a float batch `(batch, inputs)`.
@@ -253,4 +267,49 @@ impl QuantizedMlp {
         }
         QuantSize { layers: rows }
     }
+
+    /// An MLP from its integer layers (e.g. read back from a file): at least one layer, one
+    /// non-empty distinct name per layer, each layer reading as many features as the previous
+    /// one writes and with the same parameters, and a `kernel` this CPU runs.
+    pub(crate) fn from_parts(layers: Vec<QuantizedLinear>, names: Vec<String>, kernel: Kernel) -> Result<QuantizedMlp> {
+        kernel.resolve()?;
+        if layers.is_empty() {
+            return Err(LeptonError::config("layers", "[]", "a quantized MLP needs at least one layer"));
+        }
+        if names.len() != layers.len() {
+            return Err(LeptonError::Shape { op: "quantized MLP", path: "layer names".into(), expected: vec![layers.len()], found: vec![names.len()] });
+        }
+        for (i, name) in names.iter().enumerate() {
+            if name.is_empty() || names.iter().take(i).any(|n| n == name) {
+                return Err(LeptonError::config("layer names", format!("{name:?}"), "layer names must be non-empty and distinct"));
+            }
+        }
+        for (pair, name) in layers.windows(2).zip(names.iter().skip(1)) {
+            let [prev, layer] = pair else { continue };
+            if layer.inputs() != prev.outputs() {
+                return Err(LeptonError::Shape {
+                    op: "quantized MLP",
+                    path: format!("{name}.weight"),
+                    expected: vec![layer.outputs(), prev.outputs()],
+                    found: vec![layer.outputs(), layer.inputs()],
+                });
+            }
+            check_params_chain(name, prev.output_params(), layer)?;
+        }
+        Ok(QuantizedMlp { layers, names, kernel })
+    }
+}
+
+/// Checks that `layer` (named `name`) reads its input codes with the parameters the previous
+/// layer writes them with (`prev_output`).
+pub(super) fn check_params_chain(name: &str, prev_output: QParams, layer: &QuantizedLinear) -> Result<()> {
+    let input = layer.input_params();
+    if input != prev_output {
+        return Err(LeptonError::Config {
+            field: "input params",
+            value: format!("{input:?}"),
+            reason: format!("layer {name} must read its input with the previous layer's output params {prev_output:?}"),
+        });
+    }
+    Ok(())
 }

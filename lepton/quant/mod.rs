@@ -53,12 +53,16 @@
 //! [`CalibrationReport`]; LeNet-5's convolutions run as [`QuantizedConv2d`]: im2col of `u8`
 //! codes, the integer kernel, requantization; max pooling on codes). A
 //! [`crate::train::Session`] exposes them without generics (`quantize_weights`,
-//! `share_weights`, `set_qat`, `quantize_int8`).
+//! `share_weights`, `set_qat`, `quantize_int8`). [`QuantizedModel::save`] and
+//! [`QuantizedModel::load`] keep an integer model in a safetensors file (`I8` weights, `I32`
+//! biases, `F32` scales, parameters and the calibration report in the header), so it reloads
+//! with identical predictions.
 
 mod affine;
 mod conv;
 mod fixed_point;
 mod int8;
+mod io;
 mod kernel;
 mod kmeans;
 mod linear;

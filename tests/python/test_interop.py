@@ -97,6 +97,7 @@ def test_export_writes_every_file_and_no_temporary_files(export):
             "history.csv",
             "history.parquet",
             "lenet300.safetensors",
+            "lenet300-int8.safetensors",
             "size.parquet",
         ]
     )
@@ -198,3 +199,74 @@ def test_size_parquet_matches_checkpoint(export):
     assert size["shape"].to_list() == ["x".join(map(str, s)) for s in LENET300_SHAPES.values()]
     assert size["params"].sum() == expected["total_params"]
     assert size["bytes"].sum() == 4 * expected["total_params"] == 1_066_440
+
+
+# The int8 model (`QuantizedModel::save`): I8 weight codes, I32 biases, F32 scales, I32
+# (zero_point, qmin, qmax, bits) rows; names, order and the calibration in the metadata, every
+# f32 there as "0x" + the hex digits of its bits.
+INT8_LAYERS = ["fc1", "fc2", "fc3"]
+
+
+def f32_from_hex(s: str) -> np.float32:
+    assert s.startswith("0x") and len(s) == 10, s
+    return np.array([int(s, 16)], dtype=np.uint32).view(np.float32)[0]
+
+
+def test_int8_safetensors_layout_and_metadata(export):
+    out, _ = export
+    path = out / "lenet300-int8.safetensors"
+    tensors = load_file(str(path))
+    expected = {"activations.scale": (np.float32, (4,)), "activations.qparams": (np.int32, (4, 4))}
+    for name in INT8_LAYERS:
+        o, i = LENET300_SHAPES[f"{name}.weight"]
+        expected |= {
+            f"{name}.weight": (np.int8, (o, i)),
+            f"{name}.bias": (np.int32, (o,)),
+            f"{name}.weight_scale": (np.float32, (o,)),
+            f"{name}.weight_qparams": (np.int32, (o, 4)),
+        }
+    assert {n: (a.dtype.type, a.shape) for n, a in tensors.items()} == expected
+    with safe_open(str(path), framework="np") as f:
+        meta = f.metadata()
+    assert (meta["format"], meta["format_version"], meta["kind"]) == ("lepton-quantized-model", "1", "mlp")
+    assert (meta["model"], meta["layers"], meta["kernel"]) == ("LeNet-300-100", "3", "Auto")
+    assert [meta[f"layer.{i}.name"] for i in range(3)] == INT8_LAYERS
+    assert [meta[f"layer.{i}.relu"] for i in range(3)] == ["true", "true", "false"]
+    assert (meta["calibration.observer"], meta["calibration.batches"], meta["calibration.activations"]) == ("MinMax", "4", "4")
+    names = [meta[f"calibration.{j}.activation"] for j in range(4)]
+    assert names == ["input"] + [f"{n}.output" for n in INT8_LAYERS]
+    # the calibration rows are the activation parameters, bit for bit
+    scales = tensors["activations.scale"]
+    qparams = tensors["activations.qparams"]
+    for j in range(4):
+        assert f32_from_hex(meta[f"calibration.{j}.scale"]).tobytes() == scales[j].tobytes(), j
+        assert int(meta[f"calibration.{j}.zero_point"]) == qparams[j, 0], j
+        assert int(meta[f"calibration.{j}.bits"]) == qparams[j, 3] == 8, j
+    assert (qparams[:, 1] == 0).all() and (qparams[:, 2] == 255).all()
+    # pixels are in [0, 1]: the input scale is 1/255 (as an f32) and its zero point 0
+    assert scales[0] == np.float32(1.0 / 255.0) and qparams[0, 0] == 0
+
+
+def test_int8_codes_dequantize_to_the_float_checkpoint(export):
+    out, _ = export
+    q = load_file(str(out / "lenet300-int8.safetensors"))
+    fl = load_file(str(out / "lenet300.safetensors"))
+    s_in = q["activations.scale"].astype(np.float64)
+    for li, name in enumerate(INT8_LAYERS):
+        codes = q[f"{name}.weight"].astype(np.int32)
+        s_w = q[f"{name}.weight_scale"].astype(np.float64)
+        rows = q[f"{name}.weight_qparams"]
+        # symmetric 8-bit codes per output channel
+        assert (rows == np.array([0, -127, 127, 8], dtype=np.int32)).all(), name
+        assert (np.abs(codes) <= 127).all(), name
+        assert (s_w > 0).all(), name
+        # every weight is its code times the channel's scale, within half a step
+        w = fl[f"{name}.weight"].astype(np.float64)
+        err = np.abs(w - codes * s_w[:, None])
+        assert (err <= 0.5 * s_w[:, None] * (1 + 1e-6) + 1e-12).all(), (name, float(err.max()))
+        # the largest |weight| of a row is code ±127
+        assert (np.abs(codes).max(axis=1) == 127).all(), name
+        # the bias codes have scale S_in·S_w
+        step = s_in[li] * s_w
+        b_err = np.abs(fl[f"{name}.bias"].astype(np.float64) - q[f"{name}.bias"] * step)
+        assert (b_err <= 0.5 * step * (1 + 1e-6) + 1e-12).all(), (name, float(b_err.max()))
