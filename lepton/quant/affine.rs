@@ -43,6 +43,13 @@ pub(crate) fn check_finite(field: &'static str, what: &str, values: &[f32]) -> R
 /// where LLVM inlines `round` (as `trunc(v + copysign(0.5 − 2^−54, v))`, exact) instead of
 /// calling libm, and vectorizes the loop: same bits, several times faster.
 pub(crate) fn quantize_codes(p: &QParams, x: &[f32]) -> Vec<u8> {
+    let mut out = vec![0u8; x.len()];
+    out.par_chunks_mut(16_384).zip(x.par_chunks(16_384)).for_each(|(o, xs)| quantize_codes_into(p, xs, o));
+    out
+}
+
+/// [`quantize_codes`] on this thread, into `out` (as long as `x`).
+pub(crate) fn quantize_codes_into(p: &QParams, x: &[f32], out: &mut [u8]) {
     #[inline(always)]
     fn run(p: &QParams, x: &[f32], out: &mut [u8]) {
         for (o, &v) in out.iter_mut().zip(x) {
@@ -54,18 +61,12 @@ pub(crate) fn quantize_codes(p: &QParams, x: &[f32]) -> Vec<u8> {
     fn run_avx2(p: &QParams, x: &[f32], out: &mut [u8]) {
         run(p, x, out)
     }
-    let avx2 = super::kernel::avx2_available();
-    let mut out = vec![0u8; x.len()];
-    out.par_chunks_mut(16_384).zip(x.par_chunks(16_384)).for_each(|(o, xs)| {
-        #[cfg(target_arch = "x86_64")]
-        if avx2 {
-            // SAFETY: AVX2 was detected at run time.
-            return unsafe { run_avx2(p, xs, o) };
-        }
-        let _ = avx2;
-        run(p, xs, o)
-    });
-    out
+    #[cfg(target_arch = "x86_64")]
+    if super::kernel::avx2_available() {
+        // SAFETY: AVX2 was detected at run time.
+        return unsafe { run_avx2(p, x, out) };
+    }
+    run(p, x, out)
 }
 
 /// Quantization parameters of one tensor or one channel: `r = scale·(q − zero_point)`,

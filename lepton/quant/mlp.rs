@@ -9,7 +9,7 @@
 
 use rayon::prelude::*;
 
-use super::affine::{check_bits, check_finite, quantize_codes, QParams};
+use super::affine::{check_bits, check_finite, quantize_codes, quantize_codes_into, QParams};
 use super::kernel::Kernel;
 use super::linear::{QuantizedLinear, ROWS_PER_TASK};
 use super::observer::ObserverKind;
@@ -218,12 +218,29 @@ impl QuantizedMlp {
         if batch == 0 || batch.checked_mul(inputs) != Some(x.len()) {
             return Err(LeptonError::Shape { op: "quantized MLP", path: "input codes".into(), expected: vec![batch.max(1), inputs], found: vec![x.len()] });
         }
+        self.run_tasks(x, |xb: &[u8]| xb.to_vec())
+    }
+
+    /// Output codes of a float batch: each task quantizes its own rows, then runs every layer.
+    fn codes_of_floats(&self, x: &[f32], batch: usize) -> Result<Vec<u8>> {
+        check_batch(x, batch, self.inputs())?;
+        let p = self.input_params().ok_or_else(|| LeptonError::config("quantized MLP", "[]", "no layers"))?;
+        self.run_tasks(x, |xb: &[f32]| {
+            let mut codes = vec![0u8; xb.len()];
+            quantize_codes_into(&p, xb, &mut codes);
+            codes
+        })
+    }
+
+    /// Tasks of [`ROWS_PER_TASK`] samples of `x` in parallel: `first` turns a task's rows into
+    /// input codes, then every layer runs on this thread.
+    fn run_tasks<T: Sync>(&self, x: &[T], first: impl Fn(&[T]) -> Vec<u8> + Sync) -> Result<Vec<u8>> {
         let kernel = self.kernel.resolve()?;
-        let outputs = self.outputs();
-        let mut out = vec![0u8; batch * outputs];
+        let (inputs, outputs) = (self.inputs().max(1), self.outputs());
+        let mut out = vec![0u8; x.len() / inputs * outputs];
         out.par_chunks_mut(ROWS_PER_TASK * outputs).zip(x.par_chunks(ROWS_PER_TASK * inputs)).for_each(|(o, xb)| {
             let rows = xb.len() / inputs;
-            let mut h = xb.to_vec();
+            let mut h = first(xb);
             for layer in &self.layers {
                 let mut y = vec![0u8; rows * layer.outputs()];
                 layer.forward_rows(&h, rows, kernel, &mut y);
@@ -236,14 +253,14 @@ impl QuantizedMlp {
 
     /// Dequantized logits `(batch, outputs)` for a float batch `(batch, inputs)`.
     pub fn logits(&self, x: &[f32], batch: usize) -> Result<Vec<f32>> {
-        let codes = self.forward_codes(&self.quantize_input(x, batch)?, batch)?;
+        let codes = self.codes_of_floats(x, batch)?;
         let p = self.layers.last().map(QuantizedLinear::output_params).ok_or_else(|| LeptonError::config("quantized MLP", "[]", "no layers"))?;
         Ok(codes.iter().map(|&q| p.dequantize(i32::from(q))).collect())
     }
 
     /// The predicted class of every sample (largest logit code; ties to the lower class).
     pub fn predict(&self, x: &[f32], batch: usize) -> Result<Vec<usize>> {
-        let codes = self.forward_codes(&self.quantize_input(x, batch)?, batch)?;
+        let codes = self.codes_of_floats(x, batch)?;
         let out = self.outputs().max(1);
         Ok(codes
             .chunks_exact(out)
