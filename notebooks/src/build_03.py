@@ -292,9 +292,13 @@ md(r"""
   (quick mode measured per-channel 0.55 and 0.25 points *below* per-tensor: one scale per
   tensor rounds the smallest weights to 0, which prunes them, and that costs nothing here);
   the gap opens below 4 bits;
-- 2-bit per-tensor collapses: at least 30 points below 8 bits and at least 15 points below
-  2-bit per-channel (quick mode measured 27.5 % against 61.1 % for LeNet-300-100 and 13.7 %
-  against 40.0 % for LeNet-5).
+- 2-bit per-tensor collapses, at least 30 points below 8 bits. Per channel holds at least
+  15 points above it where per tensor breaks down: at 2 bits in quick mode (measured 27.5 %
+  against 61.1 % for LeNet-300-100, 13.7 % against 40.0 % for LeNet-5), at 3 bits in full mode
+  (measured 63.97 % against 84.21 % and 41.66 % against 73.44 %; at 4 bits LeNet-5 already
+  has 77.91 % against 86.77 %). Fully trained networks collapse at 2 bits with either
+  granularity (full mode: 17.75 / 22.40 % and 12.82 / 24.95 %): their weights are spread wider
+  than 3 levels per channel can follow.
 """)
 code(r"""
 let max_drop_8: f64 = if quick { 0.02 } else { 0.005 };
@@ -303,8 +307,10 @@ for (model, base) in [("LeNet-300-100", base300_f), ("LeNet-5", base5_f)] {
     assert!(base - a8 <= max_drop_8, "{model}: 8-bit per channel {a8} vs float {base}");
     let (pt4, pc4) = (acc_of(&sweep, model, "per tensor", 4), acc_of(&sweep, model, "per channel", 4));
     assert!(base - pc4 <= 0.02 && pc4 >= pt4 - 0.01, "{model} at 4 bits: per channel {pc4}, per tensor {pt4}, float {base}");
-    let (pt2, pc2) = (acc_of(&sweep, model, "per tensor", 2), acc_of(&sweep, model, "per channel", 2));
-    assert!(pt2 <= pc2 - 0.15, "{model}: 2-bit per tensor {pt2} vs per channel {pc2}");
+    let gap_bits: u8 = if quick { 2 } else { 3 };
+    let (ptg, pcg) = (acc_of(&sweep, model, "per tensor", gap_bits), acc_of(&sweep, model, "per channel", gap_bits));
+    assert!(ptg <= pcg - 0.15, "{model}: {gap_bits}-bit per tensor {ptg} vs per channel {pcg}");
+    let pt2 = acc_of(&sweep, model, "per tensor", 2);
     assert!(pt2 <= acc_of(&sweep, model, "per tensor", 8) - 0.30, "{model}: 2-bit per tensor {pt2} did not collapse");
     for &b in &bit_grid {
         assert!(sqnr_of(&sweep, model, "per channel", b) >= sqnr_of(&sweep, model, "per tensor", b), "{model} SQNR at {b} bits");
