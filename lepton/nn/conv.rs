@@ -120,44 +120,37 @@ impl Geometry {
 /// from the thread count, so sums happen in the same order on every machine.
 const CHUNK: usize = 8;
 
-/// Patch rows: returns `(B·P) × (C·K·K)` row-major, one row per output pixel, so the big
-/// dimension of every product is the GEMM's `m` (the one its micro-kernel tiles best).
-fn im2col<E: Copy, const K: usize>(x: &[E], g: &Geometry) -> Vec<E> {
-    let mut cols = Vec::with_capacity(g.n() * g.ckk());
-    for b in 0..g.batch {
-        for y in 0..g.oh {
-            for xo in 0..g.ow {
-                for c in 0..g.c {
-                    let plane = &x[(b * g.c + c) * g.h * g.w..(b * g.c + c + 1) * g.h * g.w];
-                    for i in 0..K {
-                        let s = (y + i) * g.w + xo;
-                        cols.extend_from_slice(&plane[s..s + K]);
-                    }
-                }
+/// Patch columns: `(C·K·K) × (B·P)` row-major. Row `c·K·K + i·K + j` holds
+/// `input[b, c, y + i, x + j]` at column `b·P + y·OW + x`, so every copy is a run of `OW`
+/// contiguous pixels, and the product `W · cols` comes out channel-major, as the output is laid
+/// out.
+fn im2col_into<E: Copy, const K: usize>(x: &[E], g: &Geometry, cols: &mut Vec<E>) {
+    cols.clear();
+    cols.reserve(g.ckk() * g.n());
+    // filled in order (row, sample, output row): no zero-initialisation pass
+    for r in 0..g.ckk() {
+        let (c, i, j) = (r / (K * K), (r / K) % K, r % K);
+        for b in 0..g.batch {
+            let plane = &x[(b * g.c + c) * g.h * g.w..(b * g.c + c + 1) * g.h * g.w];
+            for y in 0..g.oh {
+                let s = (y + i) * g.w + j;
+                cols.extend(plane[s..s + g.ow].iter().copied());
             }
         }
     }
-    cols
 }
 
-/// Adds patch rows back onto the input layout (the adjoint of [`im2col`]).
+/// Adds patch columns back onto the input layout (the adjoint of [`im2col_into`]).
 fn col2im_add<E: CpuFloat, const K: usize>(cols: &[E], g: &Geometry, dx: &mut [E]) {
-    let (p, ckk) = (g.p(), g.ckk());
-    for b in 0..g.batch {
-        for y in 0..g.oh {
-            for xo in 0..g.ow {
-                let r = b * p + y * g.ow + xo;
-                let row = &cols[r * ckk..(r + 1) * ckk];
-                for c in 0..g.c {
-                    let plane = &mut dx[(b * g.c + c) * g.h * g.w..(b * g.c + c + 1) * g.h * g.w];
-                    for i in 0..K {
-                        let d = (y + i) * g.w + xo;
-                        let s = (c * K + i) * K;
-                        let (dst, src) = (&mut plane[d..d + K], &row[s..s + K]);
-                        for t in 0..K {
-                            dst[t] += src[t];
-                        }
-                    }
+    let (p, n) = (g.p(), g.n());
+    for (r, row) in cols.chunks_exact(n).enumerate() {
+        let (c, i, j) = (r / (K * K), (r / K) % K, r % K);
+        for (b, src_b) in row.chunks_exact(p).enumerate() {
+            let plane = &mut dx[(b * g.c + c) * g.h * g.w..(b * g.c + c + 1) * g.h * g.w];
+            for (y, src) in src_b.chunks_exact(g.ow).enumerate() {
+                let d = (y + i) * g.w + j;
+                for (t, v) in plane[d..d + g.ow].iter_mut().zip(src) {
+                    *t += *v;
                 }
             }
         }
@@ -169,7 +162,10 @@ fn to_cpu_err(_e: LeptonError) -> CpuError {
     CpuError::WrongNumElements
 }
 
-/// Forward of one chunk of samples: `out_c` is `(b, O, P)`.
+/// Forward of one chunk of samples into `out_c` `(b, O, P)`; the chunk's patch columns are
+/// left in `cols` (for the backward pass), `y` is scratch. Buffers are reused across chunks
+/// when the caller keeps them: large fresh allocations cost page faults and zeroing.
+#[allow(clippy::too_many_arguments)]
 fn forward_chunk<E: CpuFloat, const K: usize>(
     g: &Geometry,
     o: usize,
@@ -177,33 +173,35 @@ fn forward_chunk<E: CpuFloat, const K: usize>(
     wv: &[E],
     bv: &[E],
     out_c: &mut [E],
-) -> Result<Vec<E>> {
+    cols: &mut Vec<E>,
+    y: &mut Vec<E>,
+) -> Result<()> {
     let (n, p, ckk) = (g.n(), g.p(), g.ckk());
-    let cols = im2col::<E, K>(x_c, g);
-    // out_t (b·P × O) = cols · Wᵀ
-    let mut out_t = vec![E::default(); n * o];
+    im2col_into::<E, K>(x_c, g, cols);
+    // y (O × b·P) = W · cols (the product overwrites y: no need to clear it)
+    y.resize(o * n, E::default());
     matmul_into_seq(
         "conv2d",
-        &mut out_t,
-        o,
+        y,
+        n,
         false,
-        MatRef { data: &cols, rows: n, cols: ckk, rs: ckk, cs: 1 },
-        MatRef { data: wv, rows: ckk, cols: o, rs: 1, cs: ckk },
+        MatRef { data: wv, rows: o, cols: ckk, rs: ckk, cs: 1 },
+        MatRef { data: cols, rows: ckk, cols: n, rs: n, cs: 1 },
     )?;
-    // (b, P, O) → (b, O, P), plus bias
+    // (O, b, P) → (b, O, P), plus bias: runs of P
     for (bi, out_b) in out_c.chunks_exact_mut(o * p).enumerate() {
-        let src_b = &out_t[bi * p * o..(bi + 1) * p * o];
         for (oi, out_bo) in out_b.chunks_exact_mut(p).enumerate() {
             let bo = bv[oi];
-            for (pi, d) in out_bo.iter_mut().enumerate() {
-                *d = src_b[pi * o + oi] + bo;
+            let src = &y[oi * n + bi * p..oi * n + (bi + 1) * p];
+            for (d, v) in out_bo.iter_mut().zip(src) {
+                *d = *v + bo;
             }
         }
     }
-    Ok(cols)
+    Ok(())
 }
 
-/// Backward of one chunk, given the chunk's patch rows from the forward pass: returns the
+/// Backward of one chunk, given the chunk's patch columns from the forward pass: returns the
 /// chunk's `(dW, db)` and adds `dX` into `gx_c` if given.
 fn backward_chunk<E: CpuFloat, const K: usize>(
     g: &Geometry,
@@ -214,40 +212,38 @@ fn backward_chunk<E: CpuFloat, const K: usize>(
     gx_c: Option<&mut [E]>,
 ) -> Result<(Vec<E>, Vec<E>)> {
     let (n, p, ckk) = (g.n(), g.p(), g.ckk());
-    // dY from (b, O, P) to (b·P × O)
-    let mut gt = Vec::with_capacity(n * o);
-    for gy_b in gy_c.chunks_exact(o * p) {
-        for pi in 0..p {
-            for oi in 0..o {
-                gt.push(gy_b[oi * p + pi]);
-            }
+    // dY from (b, O, P) to (O × b·P): runs of P
+    let mut gt = vec![E::default(); o * n];
+    for (bi, gy_b) in gy_c.chunks_exact(o * p).enumerate() {
+        for (oi, src) in gy_b.chunks_exact(p).enumerate() {
+            gt[oi * n + bi * p..oi * n + (bi + 1) * p].copy_from_slice(src);
         }
     }
     let mut db = vec![E::default(); o];
-    for row in gt.chunks_exact(o) {
-        for (d, v) in db.iter_mut().zip(row) {
+    for (d, row) in db.iter_mut().zip(gt.chunks_exact(n)) {
+        for v in row {
             *d += *v;
         }
     }
-    // dW (O × CKK) = dY_tᵀ · cols
+    // dW (O × CKK) = dY · colsᵀ
     let mut dw = vec![E::default(); o * ckk];
     matmul_into_seq(
         "conv2d backward (weight)",
         &mut dw,
         ckk,
         false,
-        MatRef { data: &gt, rows: o, cols: n, rs: 1, cs: o },
-        MatRef { data: &cols, rows: n, cols: ckk, rs: ckk, cs: 1 },
+        MatRef { data: &gt, rows: o, cols: n, rs: n, cs: 1 },
+        MatRef { data: &cols, rows: n, cols: ckk, rs: 1, cs: n },
     )?;
     if let Some(gx_c) = gx_c {
-        // dcols (b·P × CKK) = dY_t · W, reusing the columns buffer
+        // dcols (CKK × b·P) = Wᵀ · dY, reusing the columns buffer
         matmul_into_seq(
             "conv2d backward (input)",
             &mut cols,
-            ckk,
+            n,
             false,
-            MatRef { data: &gt, rows: n, cols: o, rs: o, cs: 1 },
-            MatRef { data: wv, rows: o, cols: ckk, rs: ckk, cs: 1 },
+            MatRef { data: wv, rows: ckk, cols: o, rs: 1, cs: ckk },
+            MatRef { data: &gt, rows: o, cols: n, rs: n, cs: 1 },
         )?;
         col2im_add::<E, K>(&cols, g, gx_c);
     }
@@ -300,15 +296,27 @@ where
     let chunk_geometry = move |samples: usize| Geometry { batch: samples, ..g };
 
     let mut out = vec![E::default(); batch * sample_out];
-    // the patch rows of every chunk, kept for the backward pass
-    let cols: Vec<Vec<E>> = out
-        .par_chunks_mut(CHUNK * sample_out)
-        .zip(xv.par_chunks(CHUNK * sample_in))
-        .map(|(out_c, x_c)| {
-            let gc = chunk_geometry(x_c.len() / sample_in);
-            forward_chunk::<E, K>(&gc, O, x_c, &wv, &bv, out_c)
-        })
-        .collect::<Result<_>>()?;
+    let tasks = out.par_chunks_mut(CHUNK * sample_out).zip(xv.par_chunks(CHUNK * sample_in));
+    // with a tape, the patch columns of every chunk, kept for the backward pass; without one
+    // (inference), one set of buffers per worker, reused chunk after chunk
+    let cols: Vec<Vec<E>> = if T::OWNS_TAPE {
+        tasks
+            .map_init(Vec::new, |y, (out_c, x_c)| {
+                let gc = chunk_geometry(x_c.len() / sample_in);
+                let mut cols = Vec::new();
+                forward_chunk::<E, K>(&gc, O, x_c, &wv, &bv, out_c, &mut cols, y).map(|()| cols)
+            })
+            .collect::<Result<_>>()?
+    } else {
+        tasks.try_for_each_init(
+            || (Vec::new(), Vec::new()),
+            |(cols, y), (out_c, x_c)| {
+                let gc = chunk_geometry(x_c.len() / sample_in);
+                forward_chunk::<E, K>(&gc, O, x_c, &wv, &bv, out_c, cols, y)
+            },
+        )?;
+        Vec::new()
+    };
     drop(xv);
     let dev = x.device().clone();
     let out = dev
