@@ -3,10 +3,11 @@
 //! checkpoints, structured pruning (exact when the removed units are dead), sparse sizes and the
 //! CSR inference path, the sensitivity scan, and every bad-input error.
 
-use std::sync::OnceLock;
+mod common;
+use common::{train_2k, test_500};
 
 use dfdx::prelude::Cpu;
-use lepton::data::{fashion_mnist, Dataset, Split};
+use lepton::data::Dataset;
 use lepton::nn::checkpoint::tensors_of;
 use lepton::nn::{Arch, Classifier, LeNet300, LeNet5, LeNet5Net, Mlp};
 use lepton::prune::*;
@@ -23,16 +24,6 @@ fn t(path: &str, shape: &[usize], v: &[f32]) -> TensorValues {
 
 fn keep_of(set: &MaskSet, path: &str) -> Vec<bool> {
     set.get(path).unwrap().keep.clone()
-}
-
-fn train_2k() -> &'static Dataset {
-    static D: OnceLock<Dataset> = OnceLock::new();
-    D.get_or_init(|| fashion_mnist(Split::Train).unwrap().per_class_sample(200, 0).unwrap())
-}
-
-fn test_500() -> &'static Dataset {
-    static D: OnceLock<Dataset> = OnceLock::new();
-    D.get_or_init(|| fashion_mnist(Split::Test).unwrap().per_class_sample(50, 1).unwrap())
 }
 
 fn quiet() -> TrainConfig {

@@ -5,11 +5,12 @@
 //! quantized LeNet-300-100 (per layer against the simulation, and accuracy after training),
 //! k-means weight sharing, size accounting, and every bad-input error.
 
-use std::sync::OnceLock;
+mod common;
+use common::{train_2k, test_500};
 
 use dfdx::prelude::{Cpu, Tensor};
 use dfdx::tensor::TensorFromVec;
-use lepton::data::{fashion_mnist, Dataset, Split};
+use lepton::data::Dataset;
 use lepton::nn::{Arch, Classifier, LeNet300};
 use lepton::quant::*;
 use lepton::train::{predict_logits, Session, TrainConfig};
@@ -718,16 +719,6 @@ fn quantized_mlp_rejects_bad_calibration_and_inputs() {
     assert!(is_config(&q.predict(&x, 1).unwrap_err()));
     let e = QuantizedMlp::from_tensors(&[("fc1.weight".into(), vec![2, 3], vec![0.0; 6])], &Calibration::Batches(&calib), &cfg).unwrap_err();
     assert!(is_config(&e), "{e}");
-}
-
-fn train_2k() -> &'static Dataset {
-    static D: OnceLock<Dataset> = OnceLock::new();
-    D.get_or_init(|| fashion_mnist(Split::Train).unwrap().per_class_sample(200, 0).unwrap())
-}
-
-fn test_500() -> &'static Dataset {
-    static D: OnceLock<Dataset> = OnceLock::new();
-    D.get_or_init(|| fashion_mnist(Split::Test).unwrap().per_class_sample(50, 1).unwrap())
 }
 
 fn pixels(d: &Dataset) -> Vec<f32> {

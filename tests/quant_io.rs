@@ -4,6 +4,8 @@
 //! dtypes) and metadata; and every damaged or foreign file is a typed error naming the
 //! problem.
 
+mod common;
+use common::{train_1k, test_500};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -17,16 +19,6 @@ use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
 // ---------------------------------------------------------------------------------------
 // Data, models and files.
-
-fn train_1k() -> &'static Dataset {
-    static D: OnceLock<Dataset> = OnceLock::new();
-    D.get_or_init(|| fashion_mnist(Split::Train).unwrap().per_class_sample(100, 0).unwrap())
-}
-
-fn test_500() -> &'static Dataset {
-    static D: OnceLock<Dataset> = OnceLock::new();
-    D.get_or_init(|| fashion_mnist(Split::Test).unwrap().per_class_sample(50, 1).unwrap())
-}
 
 /// 200 test samples (20 per class), for the slower LeNet-5.
 fn test_200() -> &'static Dataset {

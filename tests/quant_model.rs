@@ -5,11 +5,12 @@
 //! with its calibration table, checkpoint round trips, reports, determinism and every
 //! bad-input error.
 
+mod common;
+use common::{train_1k, test_500};
 use std::collections::BTreeSet;
-use std::sync::OnceLock;
 
 use dfdx::prelude::Cpu;
-use lepton::data::{fashion_mnist, Dataset, Split};
+use lepton::data::Dataset;
 use lepton::nn::{Arch, Classifier, LeNet300};
 use lepton::prune::{PruneMethod, TensorValues};
 use lepton::quant::*;
@@ -32,16 +33,6 @@ const QAT_MIN_GAIN: f64 = 0.01;
 
 // ---------------------------------------------------------------------------------------
 // Data and sessions.
-
-fn train_1k() -> &'static Dataset {
-    static D: OnceLock<Dataset> = OnceLock::new();
-    D.get_or_init(|| fashion_mnist(Split::Train).unwrap().per_class_sample(100, 0).unwrap())
-}
-
-fn test_500() -> &'static Dataset {
-    static D: OnceLock<Dataset> = OnceLock::new();
-    D.get_or_init(|| fashion_mnist(Split::Test).unwrap().per_class_sample(50, 1).unwrap())
-}
 
 fn quiet() -> TrainConfig {
     TrainConfig::default().with_progress(false).with_batch_size(64)
