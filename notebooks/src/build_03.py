@@ -26,8 +26,8 @@ holds and where it breaks, and run the 8-bit networks in integers:
 
 | mode | what | time |
 | --- | --- | --- |
-| quick (`LEPTON_QUICK=1`, what CI runs) | subsets (6,000 Fashion-MNIST / 3,000 MNIST-10k training images), 2 epochs of QAT and fine-tuning | not yet measured in the kernel; the same cells compiled as one debug binary (lepton at opt-level 1, slower than the kernel's build) took 134 s of CPU (348 s wall on a loaded shared machine) with notebook 01's checkpoints present |
-| full (`LEPTON_QUICK` unset) | all data, 01's recipe for missing baselines, 5 epochs of QAT and fine-tuning | not yet measured |
+| quick (`LEPTON_QUICK=1`, what CI runs) | subsets (6,000 Fashion-MNIST / 3,000 MNIST-10k training images), 2 epochs of QAT and fine-tuning | 313 s in the kernel, compiling included, with notebook 01's quick checkpoints present |
+| full (`LEPTON_QUICK=0`) | all data, 01's recipe for missing baselines, 5 epochs of QAT and fine-tuning | 745 s with notebook 01's full-mode checkpoints present; training them here as well adds about 4 minutes |
 """)
 md(r"""
 ## Setup
