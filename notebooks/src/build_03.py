@@ -27,7 +27,7 @@ holds and where it breaks, and run the 8-bit networks in integers:
 | mode | what | time |
 | --- | --- | --- |
 | quick (`LEPTON_QUICK=1`, what CI runs) | subsets (6,000 Fashion-MNIST / 3,000 MNIST-10k training images), 2 epochs of QAT and fine-tuning | 313 s in the kernel, compiling included, with notebook 01's quick checkpoints present |
-| full (`LEPTON_QUICK=0`) | all data, 01's recipe for missing baselines, 5 epochs of QAT and fine-tuning | 745 s with notebook 01's full-mode checkpoints present; training them here as well adds about 4 minutes |
+| full (`LEPTON_QUICK=0`) | all data, 01's recipe for missing baselines, 5 epochs of QAT and fine-tuning | 745 s with notebook 01's full-mode checkpoints present; training them here as well adds about 5 minutes (the four baselines took 60, 150, 24 and 60 s of epochs in the first full run) |
 """)
 md(r"""
 ## Setup
