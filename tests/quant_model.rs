@@ -271,7 +271,7 @@ fn weight_sharing_and_qat_refuse_to_run_together() {
 #[test]
 fn qat_predictions_are_those_of_the_quantized_weights() {
     let mut s = session(Arch::LeNet300);
-    s.set_qat(QatConfig::bits(4)).unwrap();
+    s.set_qat(QatConfig::weights_only(4)).unwrap();
     s.fit(1).unwrap();
     assert_eq!(s.qat().unwrap().steps(), s.steps());
     let qat_pred = s.predict(test_500()).unwrap();
@@ -289,7 +289,7 @@ fn qat_predictions_are_those_of_the_quantized_weights() {
 #[test]
 fn finish_qat_bakes_frozen_ranges_without_changing_predictions() {
     let mut s = session(Arch::LeNet300);
-    s.set_qat(QatConfig { weight_bits: 4, per_channel: true, freeze_after_steps: Some(3), clip_gradients: true }).unwrap();
+    s.set_qat(QatConfig { weight_bits: 4, per_channel: true, activation_bits: None, freeze_after_steps: Some(3), clip_gradients: true }).unwrap();
     s.fit(1).unwrap();
     let qat = s.qat().unwrap();
     assert!(qat.is_frozen());
@@ -361,12 +361,100 @@ fn four_bit_qat_beats_four_bit_ptq_after_the_same_fine_tuning() {
     let ptq_acc = accuracy(&ptq, test_500());
 
     let mut qat = from();
-    qat.set_qat(QatConfig { per_channel: false, ..QatConfig::bits(4) }).unwrap();
+    qat.set_qat(QatConfig { per_channel: false, ..QatConfig::weights_only(4) }).unwrap();
     qat.fit(1).unwrap();
     qat.finish_qat().unwrap();
     let qat_acc = accuracy(&qat, test_500());
     eprintln!("float {float_acc:.3}, fine-tuned float {tuned_acc:.3}, 4-bit PTQ {ptq_acc:.3}, 4-bit QAT {qat_acc:.3}");
     assert!(qat_acc >= ptq_acc + QAT_MIN_GAIN, "QAT {qat_acc} vs PTQ {ptq_acc}");
+}
+
+/// Share of test predictions the integer network of a QAT run must have in common with QAT's
+/// own (simulated) evaluation: they differ only by rounding (i32 bias, fixed-point multiplier).
+const QAT_INT8_MIN_AGREEMENT: f64 = 0.99;
+
+#[test]
+fn qat_fake_quantizes_every_activation_with_moving_average_ranges_frozen_with_the_weights() {
+    let mut s = session(Arch::LeNet300);
+    // 1,000 samples in batches of 64: 16 steps per epoch; freeze after 5
+    s.set_qat(QatConfig { freeze_after_steps: Some(5), ..QatConfig::bits(4) }).unwrap();
+    assert!(s.qat().unwrap().activation_ranges().is_empty(), "no batch seen yet");
+    s.fit(1).unwrap();
+    let qat = s.qat().unwrap();
+    let ranges = qat.activation_ranges();
+    let names: Vec<&str> = ranges.iter().map(|r| r.name).collect();
+    assert_eq!(names, ["input", "fc1.output", "fc2.output", "fc3.output"]);
+    assert!(ranges.iter().all(|r| r.batches == 5), "frozen after 5 steps: {ranges:?}");
+    // the input: pixels in [0, 1], every batch of Fashion-MNIST has black and white pixels
+    assert_eq!((ranges[0].min, ranges[0].max), (0.0, 1.0));
+    // hidden outputs are after their ReLU; the logits have both signs
+    assert!(ranges[1..3].iter().all(|r| r.min == 0.0 && r.max > 0.0), "{ranges:?}");
+    assert!(ranges[3].min < 0.0 && ranges[3].max > 0.0, "{:?}", ranges[3]);
+    let params = qat.activation_params().unwrap();
+    assert_eq!(params.len(), 4);
+    assert!(params.iter().all(|(_, p)| p.bits == 8 && p.qmin == 0 && p.qmax == 255));
+    // input codes: S = 1/255, Z = 0
+    assert_eq!(params[0].1.zero_point, 0);
+    assert_eq!(params[0].1.scale, 1.0 / 255.0);
+
+    // evaluation runs the fake-quantized activations: every logit is on the fc3.output grid
+    let logits = s.predict_logits(test_500()).unwrap();
+    let p = params[3].1;
+    let off_grid = logits.iter().filter(|&&v| p.fake_quant(v) != v).count();
+    assert_eq!(off_grid, 0, "logits off the 8-bit grid of fc3.output");
+    // while weights-only QAT leaves them float
+    let mut w = session(Arch::LeNet300);
+    w.set_qat(QatConfig::weights_only(4)).unwrap();
+    w.fit(1).unwrap();
+    assert!(w.qat().unwrap().activation_ranges().is_empty());
+    assert!(w.predict_logits(test_500()).unwrap().iter().filter(|&&v| p.fake_quant(v) != v).count() > 1000);
+}
+
+fn agreement(a: &[usize], b: &[usize]) -> f64 {
+    a.iter().zip(b).filter(|(x, y)| x == y).count() as f64 / a.len().max(1) as f64
+}
+
+#[test]
+fn qat_int8_computes_what_qat_simulates_for_both_lenets() {
+    for arch in [Arch::LeNet300, Arch::LeNet5] {
+        let mut s = session(arch);
+        s.fit(1).unwrap();
+        s.set_qat(QatConfig { freeze_after_steps: Some(10), ..QatConfig::bits(4) }).unwrap();
+        s.fit(1).unwrap();
+        let simulated = s.predict(test_500()).unwrap();
+        let int8 = s.qat_int8(Kernel::Auto).unwrap();
+        let integer = int8.predict(test_500()).unwrap();
+        let agree = agreement(&simulated, &integer);
+        eprintln!("{arch}: integer and simulated predictions agree on {agree}");
+        assert!(agree >= QAT_INT8_MIN_AGREEMENT, "{arch}: integer and simulated predictions agree on {agree}");
+        let (sim_acc, int_acc) = (accuracy(&s, test_500()), int8.evaluate(test_500()).unwrap());
+        assert!((sim_acc - int_acc).abs() <= 1.0 - QAT_INT8_MIN_AGREEMENT, "{arch}: {sim_acc} vs {int_acc}");
+        // QAT's ranges are the calibration, and its frozen 4-bit weight codes are the layer's
+        let cal = int8.calibration();
+        let qat = s.qat().unwrap();
+        assert_eq!(cal.activations.len(), qat.activation_ranges().len());
+        for (a, r) in cal.activations.iter().zip(qat.activation_ranges()) {
+            assert_eq!((a.activation.as_str(), a.observed_min, a.observed_max), (r.name, r.min, r.max));
+        }
+        let frozen = qat.frozen_params("fc2.weight").unwrap();
+        let layer = match arch { Arch::LeNet5 => &int8.lenet5().unwrap().fcs()[1], _ => &int8.mlp().unwrap().layers()[1] };
+        assert_eq!(layer.weight_params(), frozen);
+        assert!(layer.weight_params().iter().all(|p| p.qmax == 7));
+    }
+}
+
+#[test]
+fn qat_int8_needs_quantized_activations_and_a_step() {
+    let mut s = session(Arch::LeNet300);
+    assert!(is_config(&s.qat_int8(Kernel::Auto).unwrap_err()), "QAT off");
+    s.set_qat(QatConfig::bits(8)).unwrap();
+    assert!(is_config(&s.qat_int8(Kernel::Auto).unwrap_err()), "no batch seen: no ranges");
+    s.set_qat(QatConfig::weights_only(8)).unwrap();
+    s.fit(1).unwrap();
+    assert!(is_config(&s.qat_int8(Kernel::Auto).unwrap_err()), "weights-only QAT");
+    for bits in [1, 9] {
+        assert!(is_config(&s.set_qat(QatConfig { activation_bits: Some(bits), ..QatConfig::default() }).unwrap_err()));
+    }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ use dfdx::nn::{BuildModule, TensorCollection};
 use dfdx::prelude::{Const, Cpu, HasShape, Tape, Tensor};
 use dfdx::tensor_ops::ReshapeTo;
 
+use super::hook::{ActivationHook, NoHook};
 use super::models::{LeNet5Net, Mlp};
 use crate::error::{LeptonError, Result};
 
@@ -24,6 +25,15 @@ pub trait Classifier:
     fn logits<T: Tape<f32, Cpu>>(
         &self,
         x: Tensor<(usize, usize), f32, Cpu, T>,
+    ) -> Result<Tensor<(usize, usize), f32, Cpu, T>> {
+        self.logits_hooked(x, &mut NoHook)
+    }
+
+    /// Logits, with `hook` called at every activation point (see [`crate::nn::hook`]).
+    fn logits_hooked<T: Tape<f32, Cpu>, H: ActivationHook>(
+        &self,
+        x: Tensor<(usize, usize), f32, Cpu, T>,
+        hook: &mut H,
     ) -> Result<Tensor<(usize, usize), f32, Cpu, T>>;
 
     /// A freshly initialised model (PyTorch's default uniform initialisation), drawn from the
@@ -59,13 +69,14 @@ impl<const IN: usize, const H1: usize, const H2: usize, const OUT: usize> Classi
         }
     }
 
-    fn logits<T: Tape<f32, Cpu>>(
+    fn logits_hooked<T: Tape<f32, Cpu>, H: ActivationHook>(
         &self,
         x: Tensor<(usize, usize), f32, Cpu, T>,
+        hook: &mut H,
     ) -> Result<Tensor<(usize, usize), f32, Cpu, T>> {
         let n = check_inputs(&x, IN)?;
         let x = x.try_reshape_like(&(n, Const::<IN>)).map_err(reshape_err)?;
-        self.try_forward(x)?.try_reshape_like(&(n, OUT)).map_err(reshape_err)
+        self.try_forward_hooked(x, hook)?.try_reshape_like(&(n, OUT)).map_err(reshape_err)
     }
 }
 
@@ -83,13 +94,14 @@ impl<const C1: usize, const C2: usize, const FLAT: usize, const F1: usize, const
         }
     }
 
-    fn logits<T: Tape<f32, Cpu>>(
+    fn logits_hooked<T: Tape<f32, Cpu>, H: ActivationHook>(
         &self,
         x: Tensor<(usize, usize), f32, Cpu, T>,
+        hook: &mut H,
     ) -> Result<Tensor<(usize, usize), f32, Cpu, T>> {
         let n = check_inputs(&x, 784)?;
         let x = x.try_reshape_like(&(n, Const::<784>)).map_err(reshape_err)?;
-        self.try_forward(x)?.try_reshape_like(&(n, OUT)).map_err(reshape_err)
+        self.try_forward_hooked(x, hook)?.try_reshape_like(&(n, OUT)).map_err(reshape_err)
     }
 }
 

@@ -16,17 +16,39 @@ pub trait CpuFloat:
     /// The CPU buffer behind a gradient, as a slice. (Inside generic code the compiler cannot
     /// see that `<Cpu as Storage<E>>::Vec` is a `Vec<E>`; for a concrete `E` it can.)
     fn grad_slice(v: &mut <dfdx::tensor::Cpu as dfdx::tensor::Storage<Self>>::Vec) -> &mut [Self];
+
+    /// The value as `f32` (rounded for `f64`).
+    fn as_f32(self) -> f32;
+
+    /// `v` in this type.
+    fn of_f32(v: f32) -> Self;
 }
 impl CpuFloat for f32 {
     const NEG_INFINITY: Self = f32::NEG_INFINITY;
     fn grad_slice(v: &mut <dfdx::tensor::Cpu as dfdx::tensor::Storage<Self>>::Vec) -> &mut [Self] {
         v.as_mut_slice()
     }
+    #[inline]
+    fn as_f32(self) -> f32 {
+        self
+    }
+    #[inline]
+    fn of_f32(v: f32) -> Self {
+        v
+    }
 }
 impl CpuFloat for f64 {
     const NEG_INFINITY: Self = f64::NEG_INFINITY;
     fn grad_slice(v: &mut <dfdx::tensor::Cpu as dfdx::tensor::Storage<Self>>::Vec) -> &mut [Self] {
         v.as_mut_slice()
+    }
+    #[inline]
+    fn as_f32(self) -> f32 {
+        self as f32
+    }
+    #[inline]
+    fn of_f32(v: f32) -> Self {
+        v as f64
     }
 }
 

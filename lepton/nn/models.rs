@@ -11,6 +11,7 @@ use dfdx::tensor::Storage;
 use dfdx::tensor_ops::{Device, ReshapeTo};
 
 use super::conv::Conv2d;
+use super::hook::{ActivationHook, ActivationPoint, NoHook};
 use super::kernels::CpuFloat;
 use super::linear::linear_layer;
 use super::pool::MaxPool2d;
@@ -67,10 +68,24 @@ where
         &self,
         x: Tensor<(B, Const<IN>), E, Cpu, T>,
     ) -> Result<Tensor<(B, Const<OUT>), E, Cpu, T>> {
+        self.try_forward_hooked(x, &mut NoHook)
+    }
+
+    /// Logits, calling `hook` at `input`, `fc1.output`, `fc2.output` and `fc3.output`
+    /// (hidden outputs after their ReLU; see [`crate::nn::hook`]).
+    pub fn try_forward_hooked<B: Dim, T: Tape<E, Cpu>, H: ActivationHook>(
+        &self,
+        x: Tensor<(B, Const<IN>), E, Cpu, T>,
+        hook: &mut H,
+    ) -> Result<Tensor<(B, Const<OUT>), E, Cpu, T>> {
+        let x = hook.activation(ActivationPoint::INPUT, x)?;
         // fc1 reads the data: no gradient for its input
         let x = linear_layer(&self.fc1, x, false)?.try_relu().map_err(dev_err("relu"))?;
+        let x = hook.activation(ActivationPoint::after(1, "fc1.output"), x)?;
         let x = linear_layer(&self.fc2, x, true)?.try_relu().map_err(dev_err("relu"))?;
-        linear_layer(&self.fc3, x, true)
+        let x = hook.activation(ActivationPoint::after(2, "fc2.output"), x)?;
+        let x = linear_layer(&self.fc3, x, true)?;
+        hook.activation(ActivationPoint::after(3, "fc3.output"), x)
     }
 }
 
@@ -148,18 +163,35 @@ where
         &self,
         x: Tensor<(B, Const<784>), E, Cpu, T>,
     ) -> Result<Tensor<(B, Const<OUT>), E, Cpu, T>> {
+        self.try_forward_hooked(x, &mut NoHook)
+    }
+
+    /// Logits, calling `hook` at `input`, `conv1.output`, `conv2.output`, `fc1.output`,
+    /// `fc2.output` and `fc3.output` (after each ReLU, conv outputs before their pooling; see
+    /// [`crate::nn::hook`]).
+    pub fn try_forward_hooked<B: Dim, T: Tape<E, Cpu>, H: ActivationHook>(
+        &self,
+        x: Tensor<(B, Const<784>), E, Cpu, T>,
+        hook: &mut H,
+    ) -> Result<Tensor<(B, Const<OUT>), E, Cpu, T>> {
         const { assert!(C2 * 16 == FLAT, "LeNet5Net: FLAT must equal C2 * 4 * 4") };
         let b = x.shape().0;
+        let x = hook.activation(ActivationPoint::INPUT, x)?;
         let x = x
             .try_reshape_like(&(b, Const::<1>, Const::<28>, Const::<28>))
             .map_err(dev_err("reshape"))?;
         let x = self.conv1.try_forward_first(x)?.try_relu().map_err(dev_err("relu"))?;
+        let x = hook.activation(ActivationPoint::after(1, "conv1.output"), x)?;
         let x = MaxPool2d::<2>.try_forward(x)?;
         let x = self.conv2.try_forward(x)?.try_relu().map_err(dev_err("relu"))?;
+        let x = hook.activation(ActivationPoint::after(2, "conv2.output"), x)?;
         let x = MaxPool2d::<2>.try_forward(x)?;
         let x = x.try_reshape_like(&(b, Const::<FLAT>)).map_err(dev_err("flatten"))?;
         let x = linear_layer(&self.fc1, x, true)?.try_relu().map_err(dev_err("relu"))?;
+        let x = hook.activation(ActivationPoint::after(3, "fc1.output"), x)?;
         let x = linear_layer(&self.fc2, x, true)?.try_relu().map_err(dev_err("relu"))?;
-        linear_layer(&self.fc3, x, true)
+        let x = hook.activation(ActivationPoint::after(4, "fc2.output"), x)?;
+        let x = linear_layer(&self.fc3, x, true)?;
+        hook.activation(ActivationPoint::after(5, "fc3.output"), x)
     }
 }

@@ -20,7 +20,7 @@ use rayon::prelude::*;
 use super::affine::{check_bits, check_finite, quantize_codes, QParams};
 use super::kernel::Kernel;
 use super::linear::QuantizedLinear;
-use super::mlp::{check_params_chain, QuantConfig};
+use super::mlp::{check_params_chain, QuantConfig, WeightParams};
 use super::size::{LayerBytes, QuantSize};
 use crate::error::{LeptonError, Result};
 use crate::prune::TensorValues;
@@ -283,14 +283,45 @@ impl QuantizedLeNet5 {
             })?;
         }
         let p: Vec<QParams> = observers.iter().map(|o| o.params(config.activation_bits, false)).collect::<Result<_>>()?;
-        let [(w1, b1, o1, c1, k1), (w2, b2, o2, c2, k2)] = net.convs;
-        let conv1 = QuantizedConv2d::new(w1, b1, o1, c1, k1, config.weight_bits, p[0], p[1], true)?;
-        let conv2 = QuantizedConv2d::new(w2, b2, o2, c2, k2, config.weight_bits, p[1], p[2], true)?;
+        Ok((Self::assemble(&net, &p, config, None)?, seen))
+    }
+
+    /// LeNet-5 from its tensors with the activation parameters given (input, conv1, conv2,
+    /// fc1, fc2, fc3 outputs) and, for some weights, their parameters (e.g. QAT's).
+    pub(crate) fn from_params(tensors: &[TensorValues], activations: &[QParams], config: &QuantConfig, weight_params: Option<&WeightParams>) -> Result<QuantizedLeNet5> {
+        check_bits("weight_bits", config.weight_bits)?;
+        config.kernel.resolve()?;
+        let net = float_lenet5(tensors)?;
+        if activations.len() != 6 {
+            return Err(LeptonError::Shape { op: "quantized LeNet-5", path: "activation params".into(), expected: vec![6], found: vec![activations.len()] });
+        }
+        Self::assemble(&net, activations, config, weight_params)
+    }
+
+    fn assemble(net: &FloatLeNet5<'_>, p: &[QParams], config: &QuantConfig, weight_params: Option<&WeightParams>) -> Result<QuantizedLeNet5> {
+        let given = |name: &str| weight_params.and_then(|m| m.get(&format!("{name}.weight")));
+        let p = |i: usize| p.get(i).copied().ok_or_else(|| LeptonError::config("activation params", i, "missing"));
+        let mut convs = Vec::with_capacity(2);
+        for (i, &(w, b, o, c, k)) in net.convs.iter().enumerate() {
+            let name = if i == 0 { "conv1" } else { "conv2" };
+            convs.push(match given(name) {
+                Some(wp) => {
+                    let linear = QuantizedLinear::with_weight_params(w, b, o, c * k * k, wp, p(i)?, p(i + 1)?, true)?;
+                    QuantizedConv2d::from_linear(linear, c, k)?
+                }
+                None => QuantizedConv2d::new(w, b, o, c, k, config.weight_bits, p(i)?, p(i + 1)?, true)?,
+            });
+        }
         let mut fc = Vec::with_capacity(3);
         for (i, &(w, b, o, inp)) in net.fcs.iter().enumerate() {
-            fc.push(QuantizedLinear::new(w, b, o, inp, config.weight_bits, p[2 + i], p[3 + i], i < 2)?);
+            let name = ["fc1", "fc2", "fc3"][i.min(2)];
+            fc.push(match given(name) {
+                Some(wp) => QuantizedLinear::with_weight_params(w, b, o, inp, wp, p(2 + i)?, p(3 + i)?, i < 2)?,
+                None => QuantizedLinear::new(w, b, o, inp, config.weight_bits, p(2 + i)?, p(3 + i)?, i < 2)?,
+            });
         }
-        Ok((QuantizedLeNet5 { conv1, conv2, fc, kernel: config.kernel }, seen))
+        let [conv1, conv2]: [QuantizedConv2d; 2] = convs.try_into().map_err(|_| LeptonError::config("tensors", "LeNet-5", "expected 2 convolutions"))?;
+        Ok(QuantizedLeNet5 { conv1, conv2, fc, kernel: config.kernel })
     }
 
     /// conv1 and conv2.

@@ -10,7 +10,8 @@ use super::affine::QParams;
 use super::conv::QuantizedLeNet5;
 use super::kernel::Kernel;
 use super::linear::QuantizedLinear;
-use super::mlp::{Calibration, QuantConfig, QuantizedMlp};
+use super::mlp::{Calibration, QuantConfig, QuantizedMlp, WeightParams};
+use super::qat::QatState;
 use super::report::{ActivationCalibration, CalibrationReport};
 use super::size::QuantSize;
 use crate::data::Dataset;
@@ -77,6 +78,67 @@ fn observed_ranges(tensors: &[TensorValues], batches: &[Vec<f32>]) -> Vec<(f32, 
 }
 
 impl QuantizedModel {
+    /// The integer network of a quantization-aware training run: `tensors` are the float
+    /// (shadow) weights, quantized with exactly the parameters QAT uses now (frozen or min-max,
+    /// per channel or per tensor), and the activations get QAT's ranges (its calibration
+    /// report lists them: observed = quantized range = the moving averages). The integer
+    /// network then computes what QAT's evaluation simulates, up to rounding: biases in
+    /// `i32`, requantization in fixed point. Errors with weights-only QAT, before QAT saw a
+    /// batch (no ranges), or if the network does not fit.
+    pub fn from_qat(model: &str, tensors: &[TensorValues], qat: &QatState, kernel: Kernel) -> Result<QuantizedModel> {
+        let Some(activation_bits) = qat.config().activation_bits else {
+            return Err(LeptonError::config("activation_bits", "None", "integer inference needs quantized activations: QAT with activation_bits"));
+        };
+        let ranges = qat.activation_ranges();
+        let params = qat.activation_params()?;
+        let lenet5 = tensors.iter().any(|t| t.0 == "conv1.weight");
+        let points = if lenet5 { 6 } else { tensors.iter().filter(|t| t.1.len() == 2).count() + 1 };
+        if ranges.len() != points {
+            return Err(LeptonError::config(
+                "QAT",
+                format!("{} activation ranges", ranges.len()),
+                format!("{model} has {points} activation points: run at least one QAT training step first"),
+            ));
+        }
+        let mut weight_params = WeightParams::new();
+        for (path, shape, values) in tensors.iter().filter(|t| t.1.len() >= 2) {
+            weight_params.insert(path.clone(), qat.quantize(path, shape, values)?.params);
+        }
+        let config = QuantConfig { weight_bits: qat.config().weight_bits, activation_bits, observer: super::observer::ObserverKind::MinMax, kernel };
+        let acts: Vec<QParams> = params.iter().map(|p| p.1).collect();
+        let net = if lenet5 {
+            Net::LeNet5(QuantizedLeNet5::from_params(tensors, &acts, &config, Some(&weight_params))?)
+        } else {
+            let r: Vec<(f32, f32)> = ranges.iter().map(|r| (r.min, r.max)).collect();
+            Net::Mlp(QuantizedMlp::from_tensors_with(tensors, &Calibration::Ranges(&r), &config, Some(&weight_params))?)
+        };
+        let activations = ranges
+            .iter()
+            .zip(&acts)
+            .map(|(r, p)| {
+                let (range_min, range_max) = p.real_range();
+                ActivationCalibration {
+                    activation: r.name.to_string(),
+                    bits: p.bits,
+                    observed_min: r.min,
+                    observed_max: r.max,
+                    range_min,
+                    range_max,
+                    scale: p.scale,
+                    zero_point: p.zero_point,
+                }
+            })
+            .collect();
+        let calibration = CalibrationReport {
+            model: model.to_string(),
+            observer: format!("QAT moving average (c = {})", super::qat::ACTIVATION_AVERAGING),
+            batches: ranges.first().map_or(0, |r| r.batches),
+            samples: 0,
+            activations,
+        };
+        Ok(QuantizedModel { model: model.to_string(), net, calibration })
+    }
+
     /// Quantizes a network given as its tensors with activations calibrated on the first
     /// `batches` batches of `batch_size` samples of `calib` (in order; fewer if `calib` is
     /// smaller): an MLP (`<name>.weight` `(out, in)`, `<name>.bias`, layer after layer), or a

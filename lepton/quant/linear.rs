@@ -85,6 +85,49 @@ impl QuantizedLinear {
         check_finite("bias", "bias", bias)?;
         let scheme = QScheme::new(weight_bits, true, Granularity::PerChannel)?;
         let qw = QuantizedTensor::quantize(&[outputs, inputs], weight, scheme)?;
+        Self::from_quantized(qw, bias, outputs, inputs, input, output, relu)
+    }
+
+    /// Like [`QuantizedLinear::new`], with the weights' parameters given: one symmetric set per
+    /// output channel, or one for all (e.g. those QAT trained with). Weights outside a
+    /// channel's range clamp to its end codes.
+    #[allow(clippy::too_many_arguments)]
+    pub fn with_weight_params(
+        weight: &[f32],
+        bias: &[f32],
+        outputs: usize,
+        inputs: usize,
+        weight_params: &[QParams],
+        input: QParams,
+        output: QParams,
+        relu: bool,
+    ) -> Result<QuantizedLinear> {
+        if inputs == 0 || inputs > Self::MAX_INPUTS {
+            return Err(LeptonError::config("inputs", inputs, format!("must be in 1..={}", Self::MAX_INPUTS)));
+        }
+        if bias.len() != outputs {
+            return Err(LeptonError::Shape { op: "quantized linear", path: "bias".into(), expected: vec![outputs], found: vec![bias.len()] });
+        }
+        check_u8("input params", &input)?;
+        check_u8("output params", &output)?;
+        check_finite("bias", "bias", bias)?;
+        let params = match weight_params {
+            [one] => vec![*one; outputs],
+            many => many.to_vec(),
+        };
+        if params.len() != outputs {
+            return Err(LeptonError::Shape { op: "quantized linear", path: "weight params".into(), expected: vec![outputs], found: vec![params.len()] });
+        }
+        if let Some(p) = params.iter().find(|p| !p.is_symmetric() || p.qmin < -127 || p.qmax > 127) {
+            return Err(LeptonError::config("weight params", format!("codes [{}, {}], zero point {}", p.qmin, p.qmax, p.zero_point), "weights must be symmetric codes of at most 8 bits"));
+        }
+        let qw = QuantizedTensor::quantize_with(&[outputs, inputs], weight, params)?;
+        Self::from_quantized(qw, bias, outputs, inputs, input, output, relu)
+    }
+
+    /// The layer of weights quantized per channel: the bias becomes `i32` codes of scale
+    /// `S_in·S_w[c]`.
+    fn from_quantized(qw: QuantizedTensor, bias: &[f32], outputs: usize, inputs: usize, input: QParams, output: QParams, relu: bool) -> Result<QuantizedLinear> {
         // symmetric codes of at most 8 bits fit in i8
         let codes: Vec<i8> = qw.codes.iter().map(|&q| q.clamp(-127, 127) as i8).collect();
         let bias_q = qw

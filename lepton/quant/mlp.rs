@@ -39,6 +39,9 @@ impl Default for QuantConfig {
     }
 }
 
+/// Given weight parameters by tensor path (`fc1.weight` → one set per output channel, or one).
+pub(crate) type WeightParams = std::collections::BTreeMap<String, Vec<QParams>>;
+
 /// Where the activation ranges come from.
 #[derive(Debug, Clone, Copy)]
 pub enum Calibration<'a> {
@@ -144,6 +147,17 @@ impl QuantizedMlp {
     /// Quantizes any MLP given as its tensors: `<name>.weight` `(out, in)` then `<name>.bias`
     /// per layer, in order (as [`crate::nn::checkpoint::tensors_of`] lists them).
     pub fn from_tensors(tensors: &[TensorValues], calibration: &Calibration<'_>, config: &QuantConfig) -> Result<QuantizedMlp> {
+        Self::from_tensors_with(tensors, calibration, config, None)
+    }
+
+    /// [`QuantizedMlp::from_tensors`] with the weights' parameters of some tensors given
+    /// (`<name>.weight` → per-channel or one set), e.g. QAT's; the others get min-max ones.
+    pub(crate) fn from_tensors_with(
+        tensors: &[TensorValues],
+        calibration: &Calibration<'_>,
+        config: &QuantConfig,
+        weight_params: Option<&WeightParams>,
+    ) -> Result<QuantizedMlp> {
         check_bits("weight_bits", config.weight_bits)?;
         check_bits("activation_bits", config.activation_bits)?;
         config.kernel.resolve()?;
@@ -161,7 +175,11 @@ impl QuantizedMlp {
         let mut q = Vec::with_capacity(layers.len());
         for (i, ((_, out, inp, w, b), io)) in layers.iter().zip(acts.windows(2)).enumerate() {
             let [input, output] = io else { continue };
-            q.push(QuantizedLinear::new(w, b, *out, *inp, config.weight_bits, *input, *output, i < last)?);
+            let relu = i < last;
+            q.push(match weight_params.and_then(|m| m.get(&format!("{}.weight", layers[i].0))) {
+                Some(p) => QuantizedLinear::with_weight_params(w, b, *out, *inp, p, *input, *output, relu)?,
+                None => QuantizedLinear::new(w, b, *out, *inp, config.weight_bits, *input, *output, relu)?,
+            });
         }
         let names = layers.iter().map(|l| l.0.to_string()).collect();
         Ok(QuantizedMlp { layers: q, names, kernel: config.kernel })

@@ -85,6 +85,6 @@ pub use conv::{im2col, max_pool2, QuantizedConv2d, QuantizedLeNet5};
 pub use int8::QuantizedModel;
 pub use model::{is_quantized_weight, quantize_model_weights, quantize_tensors, write_tensors, SharedModel};
 pub(crate) use model::TrainingQuant;
-pub(crate) use qat::conflict;
-pub use qat::{QatConfig, QatState};
+pub(crate) use qat::{conflict, ActivationFakeQuant};
+pub use qat::{ActivationRange, QatConfig, QatState, ACTIVATION_AVERAGING};
 pub use report::{ActivationCalibration, CalibrationReport, QuantLayer, QuantMethod, QuantReport};

@@ -5,11 +5,16 @@ use dfdx::tensor::TensorFromVec;
 
 use crate::data::Dataset;
 use crate::error::{LeptonError, Result};
-use crate::nn::Classifier;
+use crate::nn::{ActivationHook, Classifier, NoHook};
 use crate::report::EvalReport;
 
 /// Logits of `model` for every sample of `data`, row-major `(len, classes)`.
 pub fn predict_logits<M: Classifier>(model: &M, data: &Dataset, batch_size: usize) -> Result<Vec<f32>> {
+    predict_logits_hooked(model, data, batch_size, &mut NoHook)
+}
+
+/// [`predict_logits`] with `hook` called at every activation point of every batch.
+pub fn predict_logits_hooked<M: Classifier, H: ActivationHook>(model: &M, data: &Dataset, batch_size: usize, hook: &mut H) -> Result<Vec<f32>> {
     check_data::<M>(data)?;
     if batch_size == 0 {
         return Err(LeptonError::config("eval_batch_size", 0, "must be at least 1"));
@@ -20,7 +25,7 @@ pub fn predict_logits<M: Classifier>(model: &M, data: &Dataset, batch_size: usiz
         let x: Tensor<(usize, usize), f32, Cpu> = dev
             .try_tensor_from_vec(batch.x, (batch.len, M::INPUTS))
             .map_err(|e| LeptonError::device("predict", e))?;
-        out.extend(model.logits(x)?.as_vec());
+        out.extend(model.logits_hooked(x, hook)?.as_vec());
     }
     Ok(out)
 }
@@ -66,7 +71,12 @@ pub(crate) fn cross_entropy(row: &[f32], label: usize) -> f64 {
 
 /// Evaluates `model` on `data`: mean cross-entropy, accuracy, per-class accuracy, confusion.
 pub fn evaluate<M: Classifier>(model: &M, model_name: &str, data: &Dataset, batch_size: usize) -> Result<EvalReport> {
-    let logits = predict_logits(model, data, batch_size)?;
+    evaluate_hooked(model, model_name, data, batch_size, &mut NoHook)
+}
+
+/// [`evaluate`] with `hook` called at every activation point of every batch.
+pub fn evaluate_hooked<M: Classifier, H: ActivationHook>(model: &M, model_name: &str, data: &Dataset, batch_size: usize, hook: &mut H) -> Result<EvalReport> {
+    let logits = predict_logits_hooked(model, data, batch_size, hook)?;
     let k = M::CLASSES;
     let classes = data.num_classes().max(1);
     let mut confusion = vec![vec![0usize; k]; classes];

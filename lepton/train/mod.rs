@@ -6,5 +6,5 @@ mod quant_session;
 mod session;
 
 pub use config::{Optimizer, TrainConfig};
-pub use evaluate::{evaluate, predict_logits};
+pub use evaluate::{evaluate, evaluate_hooked, predict_logits, predict_logits_hooked};
 pub use session::{Session, TypedSession};

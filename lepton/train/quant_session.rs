@@ -20,7 +20,7 @@
 use super::session::Session;
 use crate::data::Dataset;
 use crate::error::{LeptonError, Result};
-use crate::quant::{conflict, quantize_tensors, KMeansConfig, QScheme, QatConfig, QatState, QuantConfig, QuantReport, QuantizedModel, SharedModel};
+use crate::quant::{conflict, quantize_tensors, KMeansConfig, Kernel, QScheme, QatConfig, QatState, QuantConfig, QuantReport, QuantizedModel, SharedModel};
 
 impl Session {
     /// Replaces every weight (tensors with 2 or more dimensions; biases untouched) by its
@@ -59,8 +59,9 @@ impl Session {
     }
 
     /// Quantization-aware training from now on (see [`crate::quant::QatState`]): `fit` runs
-    /// forward and backward through fake-quantized weights and updates the float weights
-    /// (straight-through estimator); `evaluate` and `predict` use the fake-quantized weights.
+    /// forward and backward through fake-quantized weights (and, with `activation_bits`,
+    /// activations) and updates the float weights (straight-through estimator); `evaluate` and
+    /// `predict` use the fake-quantized weights and activations.
     /// Replaces an earlier QAT (its step count restarts). Errors on bad bits, or if the
     /// weights are shared by k-means.
     pub fn set_qat(&mut self, config: QatConfig) -> Result<()> {
@@ -83,8 +84,10 @@ impl Session {
     }
 
     /// Ends QAT: writes the fake-quantized weights, exactly as QAT computes them now (frozen
-    /// parameters if frozen), into the model, turns QAT off and returns the report. The
-    /// predictions do not change. Errors if QAT is off.
+    /// parameters if frozen), into the model, turns QAT off and returns the report. With
+    /// weights-only QAT the predictions do not change; with activation bits the activations are
+    /// float again (for the integer network with QAT's activation ranges, call
+    /// [`Session::qat_int8`] before). Errors if QAT is off.
     pub fn finish_qat(&mut self) -> Result<QuantReport> {
         let Some(qat) = self.qat().cloned() else {
             return Err(LeptonError::config("finish_qat", "QAT off", "QAT is not on; call set_qat first"));
@@ -93,6 +96,17 @@ impl Session {
         self.write_tensors(&tensors)?;
         self.clear_qat();
         Ok(report)
+    }
+
+    /// The integer network of the QAT run (see [`QuantizedModel::from_qat`]): weights with
+    /// QAT's codes, activations with QAT's ranges, `kernel` for the products. QAT stays on.
+    /// Errors if QAT is off or weights-only, before the first QAT step, or for an architecture
+    /// without an integer network.
+    pub fn qat_int8(&self, kernel: Kernel) -> Result<QuantizedModel> {
+        let Some(qat) = self.qat() else {
+            return Err(LeptonError::config("qat_int8", "QAT off", "QAT is not on; call set_qat and fit first"));
+        };
+        QuantizedModel::from_qat(&self.arch_name(), &self.tensors(), qat, kernel)
     }
 
     /// Static post-training quantization for integer inference: the model as a

@@ -14,13 +14,13 @@ use dfdx::tensor::{AsArray, TensorFromVec, Trace};
 use dfdx::tensor_ops::{Backward, ReshapeTo};
 
 use super::config::{check_learning_rate, Optimizer, TrainConfig};
-use super::evaluate::{argmax, check_data, evaluate, predict_logits};
+use super::evaluate::{argmax, check_data, evaluate_hooked, predict_logits_hooked};
 use crate::data::Dataset;
 use crate::distill::{distill_loss, DistillConfig, Distillation, Teacher};
 use crate::error::{LeptonError, Result};
-use crate::nn::{checkpoint, size_report, Arch, Classifier, LeNet300, LeNet5, LeNet5Net, Mlp, SmallMlp};
+use crate::nn::{checkpoint, size_report, Arch, Classifier, LeNet300, LeNet5, LeNet5Net, Mlp, NoHook, SmallMlp};
 use crate::prune::{sensitivity_scan, GradualPruning, MaskSet, PruneMethod, SensitivityScan, SparsityReport, TensorValues};
-use crate::quant::TrainingQuant;
+use crate::quant::{ActivationFakeQuant, TrainingQuant};
 use crate::report::{EpochRecord, EvalReport, History, SizeReport};
 use crate::transfer::{swap_head, transfer_layers, under_prefix, ParamGroups, SwapHead, HEAD};
 
@@ -275,8 +275,14 @@ impl<M: Classifier> TypedSession<M> {
             // Quantization hook 1 (QAT): forward and backward through fake-quantized weights.
             // They keep the float weights' tensor ids, so the optimiser below applies the
             // gradients to the float weights (straight-through estimator).
+            // With activation bits, QAT also fake-quantizes every activation (and moves its
+            // range) through the model's activation hook.
             let qat_model = self.quant.training_model(&self.model)?;
-            let logits = qat_model.as_ref().unwrap_or(&self.model).logits(x.traced(grads))?;
+            let model = qat_model.as_ref().unwrap_or(&self.model);
+            let logits = match self.quant.qat.as_mut().and_then(|q| q.training_hook()) {
+                Some(mut hook) => model.logits_hooked(x.traced(grads), &mut hook)?,
+                None => model.logits(x.traced(grads))?,
+            };
             let values = logits.as_vec();
             let (loss, loss_value) = match (&self.distill, &teacher_logits) {
                 (Some(d), Some(t)) => distill_loss(logits, y, t, &d.config)?,
@@ -339,7 +345,7 @@ impl<M: Classifier> TypedSession<M> {
         bar.finish_and_clear();
         let (val_loss, val_accuracy) = match &self.val {
             Some(v) => {
-                let r = evaluate(&*self.eval_model()?, &self.name, v, self.config.eval_batch_size)?;
+                let r = self.eval_report(&self.name, v)?;
                 (Some(r.loss), Some(r.accuracy))
             }
             None => (None, None),
@@ -513,14 +519,40 @@ impl<M: Classifier> TypedSession<M> {
         })
     }
 
-    /// Evaluates the current model on `data` (with QAT on, its fake-quantized weights).
-    pub fn evaluate(&self, data: &Dataset) -> Result<EvalReport> {
-        evaluate(&*self.eval_model()?, &M::arch_name(), data, self.config.eval_batch_size)
+    /// The report of the model as evaluation runs it (with QAT on, fake-quantized weights and
+    /// activations).
+    fn eval_report(&self, name: &str, data: &Dataset) -> Result<EvalReport> {
+        let model = self.eval_model()?;
+        match self.quant.qat.as_ref().and_then(|q| q.eval_ranges()) {
+            Some((bits, mut ranges)) => {
+                evaluate_hooked(&*model, name, data, self.config.eval_batch_size, &mut ActivationFakeQuant::eval(bits, &mut ranges))
+            }
+            None => evaluate_hooked(&*model, name, data, self.config.eval_batch_size, &mut NoHook),
+        }
     }
 
-    /// Predicted class of every sample of `data` (with QAT on, of its fake-quantized weights).
+    /// Evaluates the current model on `data` (with QAT on, its fake-quantized weights and
+    /// activations).
+    pub fn evaluate(&self, data: &Dataset) -> Result<EvalReport> {
+        self.eval_report(&M::arch_name(), data)
+    }
+
+    /// Logits of every sample of `data`, row-major `(len, classes)`, as [`TypedSession::evaluate`]
+    /// computes them.
+    pub fn predict_logits(&self, data: &Dataset) -> Result<Vec<f32>> {
+        let model = self.eval_model()?;
+        match self.quant.qat.as_ref().and_then(|q| q.eval_ranges()) {
+            Some((bits, mut ranges)) => {
+                predict_logits_hooked(&*model, data, self.config.eval_batch_size, &mut ActivationFakeQuant::eval(bits, &mut ranges))
+            }
+            None => predict_logits_hooked(&*model, data, self.config.eval_batch_size, &mut NoHook),
+        }
+    }
+
+    /// Predicted class of every sample of `data` (with QAT on, of its fake-quantized weights and
+    /// activations).
     pub fn predict(&self, data: &Dataset) -> Result<Vec<usize>> {
-        let logits = predict_logits(&*self.eval_model()?, data, self.config.eval_batch_size)?;
+        let logits = self.predict_logits(data)?;
         Ok(logits.chunks_exact(M::CLASSES).map(argmax).collect())
     }
 
@@ -574,6 +606,7 @@ trait AnySession {
     fn run(&mut self) -> Result<History>;
     fn evaluate(&self, data: &Dataset) -> Result<EvalReport>;
     fn predict(&self, data: &Dataset) -> Result<Vec<usize>>;
+    fn predict_logits(&self, data: &Dataset) -> Result<Vec<f32>>;
     fn history(&self) -> &History;
     fn size(&self) -> SizeReport;
     fn save(&self, path: &Path) -> Result<()>;
@@ -623,6 +656,9 @@ impl<M: Classifier> AnySession for TypedSession<M> {
     }
     fn predict(&self, data: &Dataset) -> Result<Vec<usize>> {
         TypedSession::predict(self, data)
+    }
+    fn predict_logits(&self, data: &Dataset) -> Result<Vec<f32>> {
+        TypedSession::predict_logits(self, data)
     }
     fn history(&self) -> &History {
         &self.history
@@ -954,6 +990,11 @@ impl Session {
     /// Predicted class per sample.
     pub fn predict(&self, data: &Dataset) -> Result<Vec<usize>> {
         self.inner.predict(data)
+    }
+    /// Logits per sample, row-major `(len, classes)`, as `evaluate` computes them (with QAT
+    /// on, through the fake-quantized weights and activations).
+    pub fn predict_logits(&self, data: &Dataset) -> Result<Vec<f32>> {
+        self.inner.predict_logits(data)
     }
     /// The history so far.
     pub fn history(&self) -> &History {
