@@ -60,6 +60,19 @@ impl QuantizedLinear {
     /// Most input features: keeps every accumulator inside `i32`.
     pub const MAX_INPUTS: usize = 16_384;
 
+    /// The checks of a float layer's sizes, bias and activation parameters.
+    fn check_float_layer(bias: &[f32], outputs: usize, inputs: usize, input: &QParams, output: &QParams) -> Result<()> {
+        if inputs == 0 || inputs > Self::MAX_INPUTS {
+            return Err(LeptonError::config("inputs", inputs, format!("must be in 1..={}", Self::MAX_INPUTS)));
+        }
+        if bias.len() != outputs {
+            return Err(LeptonError::Shape { op: "quantized linear", path: "bias".into(), expected: vec![outputs], found: vec![bias.len()] });
+        }
+        check_u8("input params", input)?;
+        check_u8("output params", output)?;
+        check_finite("bias", "bias", bias)
+    }
+
     /// Quantizes a float layer: `weight` is `(outputs, inputs)` row-major, `bias` `(outputs,)`;
     /// weights become `weight_bits`-bit symmetric per-channel codes; `input` and `output` are the
     /// activation parameters (asymmetric, codes within `0..=255`, e.g. from an [`super::Observer`]).
@@ -74,15 +87,7 @@ impl QuantizedLinear {
         output: QParams,
         relu: bool,
     ) -> Result<QuantizedLinear> {
-        if inputs == 0 || inputs > Self::MAX_INPUTS {
-            return Err(LeptonError::config("inputs", inputs, format!("must be in 1..={}", Self::MAX_INPUTS)));
-        }
-        if bias.len() != outputs {
-            return Err(LeptonError::Shape { op: "quantized linear", path: "bias".into(), expected: vec![outputs], found: vec![bias.len()] });
-        }
-        check_u8("input params", &input)?;
-        check_u8("output params", &output)?;
-        check_finite("bias", "bias", bias)?;
+        Self::check_float_layer(bias, outputs, inputs, &input, &output)?;
         let scheme = QScheme::new(weight_bits, true, Granularity::PerChannel)?;
         let qw = QuantizedTensor::quantize(&[outputs, inputs], weight, scheme)?;
         Self::from_quantized(qw, bias, outputs, inputs, input, output, relu)
@@ -102,15 +107,7 @@ impl QuantizedLinear {
         output: QParams,
         relu: bool,
     ) -> Result<QuantizedLinear> {
-        if inputs == 0 || inputs > Self::MAX_INPUTS {
-            return Err(LeptonError::config("inputs", inputs, format!("must be in 1..={}", Self::MAX_INPUTS)));
-        }
-        if bias.len() != outputs {
-            return Err(LeptonError::Shape { op: "quantized linear", path: "bias".into(), expected: vec![outputs], found: vec![bias.len()] });
-        }
-        check_u8("input params", &input)?;
-        check_u8("output params", &output)?;
-        check_finite("bias", "bias", bias)?;
+        Self::check_float_layer(bias, outputs, inputs, &input, &output)?;
         let params = match weight_params {
             [one] => vec![*one; outputs],
             many => many.to_vec(),
