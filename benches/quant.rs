@@ -10,6 +10,9 @@
 //! - `lenet300_b256/int8_act7_*`: the same two with 7-bit activations (codes ≤ 127, the
 //!   kernel's straight `maddubs` path; PyTorch's x86 backend likewise uses `reduce_range`).
 //!
+//! - `lenet5_b256/f32` and `lenet5_b256/int8_auto`: the same for LeNet-5 (lepton's im2col
+//!   conv in f32; the integer LeNet-5 runs 8-sample tasks through every layer).
+//!
 //! The weights are an untrained, seeded LeNet-300-100 (speed does not depend on their values),
 //! the activations calibrated on the batch itself. `cargo bench -p lepton-benches --bench quant`.
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -54,5 +57,24 @@ fn int8_vs_f32(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, int8_vs_f32);
+fn lenet5_int8_vs_f32(c: &mut Criterion) {
+    let Some(x) = inputs(BATCH) else {
+        eprintln!("bundled Fashion-MNIST missing: run from the repository root");
+        return;
+    };
+    let dev = Cpu::seed_from_u64(0);
+    let Ok(model) = LeNet5::build(&dev) else { return };
+    let q = match QuantizedLeNet5::from_tensors(&lepton::nn::checkpoint::tensors_of(&model), &[x.clone()], &QuantConfig::default()) {
+        Ok((q, _)) => q,
+        Err(e) => return eprintln!("{e}"),
+    };
+    let mut group = c.benchmark_group("lenet5_b256");
+    group.throughput(Throughput::Elements(BATCH as u64));
+    group.sample_size(20);
+    group.bench_function("f32", |b| b.iter(|| logits(&dev, &model, &x, BATCH)));
+    group.bench_function("int8_auto", |b| b.iter(|| q.logits(&x, BATCH).map(|y| y.len()).unwrap_or(0)));
+    group.finish();
+}
+
+criterion_group!(benches, int8_vs_f32, lenet5_int8_vs_f32);
 criterion_main!(benches);

@@ -36,20 +36,28 @@ pub fn im2col<T: Copy + Default + Send + Sync>(x: &[T], batch: usize, c: usize, 
     let (oh, ow) = (h - k + 1, w - k + 1);
     let cols = c * k * k;
     let mut out = vec![T::default(); batch * oh * ow * cols];
-    out.par_chunks_mut(oh * ow * cols).zip(x.par_chunks(c * h * w)).for_each(|(o, xb)| {
-        for (p, row) in o.chunks_exact_mut(cols).enumerate() {
-            let (y, xx) = (p / ow, p % ow);
-            for ch in 0..c {
-                for i in 0..k {
-                    let src = ch * h * w + (y + i) * w + xx;
-                    let dst = ch * k * k + i * k;
-                    row[dst..dst + k].copy_from_slice(&xb[src..src + k]);
-                }
-            }
-        }
-    });
+    out.par_chunks_mut(oh * ow * cols).zip(x.par_chunks(c * h * w)).for_each(|(o, xb)| im2col_sample(xb, c, h, w, k, o));
     Ok((out, oh, ow))
 }
+
+/// The patches of one sample `(C, H, W)` into `o` `(OH·OW, C·K·K)`; sizes checked by the caller.
+fn im2col_sample<T: Copy>(xb: &[T], c: usize, h: usize, w: usize, k: usize, o: &mut [T]) {
+    let ow = w - k + 1;
+    for (p, row) in o.chunks_exact_mut(c * k * k).enumerate() {
+        let (y, xx) = (p / ow, p % ow);
+        for ch in 0..c {
+            for i in 0..k {
+                let src = ch * h * w + (y + i) * w + xx;
+                let dst = ch * k * k + i * k;
+                row[dst..dst + k].copy_from_slice(&xb[src..src + k]);
+            }
+        }
+    }
+}
+
+/// Samples per parallel task of [`QuantizedLeNet5::forward_codes`]: each task runs every layer
+/// on one thread (conv1's patches of 8 samples are 8 × 576 × 25 bytes, 115 kB).
+const LENET5_TASK: usize = 8;
 
 /// `(batch·P, O)` rows to `(batch, O, P)`.
 fn to_channels_first<T: Copy + Default>(y: &[T], batch: usize, p: usize, o: usize) -> Vec<T> {
@@ -372,34 +380,71 @@ impl QuantizedLeNet5 {
 
     /// Output codes `(batch, outputs)` from input codes, every layer in integers (`simulate`:
     /// the fake-quant float simulation of every layer instead, fed the integer path's codes).
-    fn run(&self, x: &[u8], batch: usize, simulate: bool) -> Result<Vec<u8>> {
-        let to_u8 = |v: Vec<i32>| v.into_iter().map(|q| q.clamp(0, 255) as u8).collect::<Vec<u8>>();
-        let (mut h, mut side) = (x.to_vec(), SIDE);
-        for conv in [&self.conv1, &self.conv2] {
-            let (y, oh, ow) = if simulate {
-                let (y, oh, ow) = conv.simulate(&h, batch, side, side)?;
-                (to_u8(y), oh, ow)
-            } else {
-                conv.forward(&h, batch, side, side, self.kernel)?
-            };
-            let (p, ph, _) = max_pool2(&y, batch, conv.out_channels, oh, ow)?;
-            (h, side) = (p, ph);
+    /// Integer inference: tasks of [`LENET5_TASK`] samples in parallel, each through every
+    /// layer on one thread (the codes do not depend on the split).
+    fn run_integer(&self, x: &[u8], batch: usize) -> Result<Vec<u8>> {
+        let per = SIDE * SIDE;
+        if batch == 0 || batch.checked_mul(per) != Some(x.len()) {
+            return Err(LeptonError::Shape { op: "quantized LeNet-5", path: "input".into(), expected: vec![batch.max(1), per], found: vec![x.len()] });
         }
-        for l in &self.fc {
-            h = if simulate { to_u8(l.simulate(&h, batch)?) } else { l.forward(&h, batch, self.kernel)? };
-        }
-        Ok(h)
+        let kernel = self.kernel.resolve()?;
+        let outputs = self.outputs();
+        let mut out = vec![0u8; batch * outputs];
+        out.par_chunks_mut(LENET5_TASK * outputs).zip(x.par_chunks(LENET5_TASK * per)).try_for_each(|(o, xb)| -> Result<()> {
+            let rows = xb.len() / per;
+            let (mut h, mut side, mut channels) = (xb.to_vec(), SIDE, 1);
+            for conv in [&self.conv1, &self.conv2] {
+                let k = conv.kernel_size;
+                if conv.in_channels != channels || k == 0 || k > side {
+                    return Err(LeptonError::Shape { op: "quantized LeNet-5", path: "conv".into(), expected: vec![channels, side, side], found: vec![conv.in_channels, k, k] });
+                }
+                let (oh, ow) = (side - k + 1, side - k + 1);
+                let mut cols = vec![0u8; rows * oh * ow * channels * k * k];
+                for (o, s) in cols.chunks_exact_mut(oh * ow * channels * k * k).zip(h.chunks_exact(channels * side * side)) {
+                    im2col_sample(s, channels, side, side, k, o);
+                }
+                let n = rows * oh * ow;
+                conv.linear.check_input(cols.len(), n)?;
+                let mut y = vec![0u8; n * conv.out_channels];
+                conv.linear.forward_rows(&cols, n, kernel, &mut y);
+                let y = to_channels_first(&y, rows, oh * ow, conv.out_channels);
+                let (p, ph, _) = max_pool2(&y, rows, conv.out_channels, oh, ow)?;
+                (h, side, channels) = (p, ph, conv.out_channels);
+            }
+            for l in &self.fc {
+                l.check_input(h.len(), rows)?;
+                let mut y = vec![0u8; rows * l.outputs()];
+                l.forward_rows(&h, rows, kernel, &mut y);
+                h = y;
+            }
+            if h.len() != o.len() {
+                return Err(LeptonError::Shape { op: "quantized LeNet-5", path: "output".into(), expected: vec![o.len()], found: vec![h.len()] });
+            }
+            o.copy_from_slice(&h);
+            Ok(())
+        })?;
+        Ok(out)
     }
 
     /// Output codes `(batch, outputs)` from input codes `(batch, 784)`, all in integers.
     pub fn forward_codes(&self, x: &[u8], batch: usize) -> Result<Vec<u8>> {
-        self.run(x, batch, false)
+        self.run_integer(x, batch)
     }
 
     /// The fake-quant simulation of [`QuantizedLeNet5::forward_codes`] (float arithmetic on
     /// dequantized codes, requantized after every layer).
     pub fn simulate_codes(&self, x: &[u8], batch: usize) -> Result<Vec<u8>> {
-        self.run(x, batch, true)
+        let to_u8 = |v: Vec<i32>| v.into_iter().map(|q| q.clamp(0, 255) as u8).collect::<Vec<u8>>();
+        let (mut h, mut side) = (x.to_vec(), SIDE);
+        for conv in [&self.conv1, &self.conv2] {
+            let (y, oh, ow) = conv.simulate(&h, batch, side, side)?;
+            let (p, ph, _) = max_pool2(&to_u8(y), batch, conv.out_channels, oh, ow)?;
+            (h, side) = (p, ph);
+        }
+        for l in &self.fc {
+            h = to_u8(l.simulate(&h, batch)?);
+        }
+        Ok(h)
     }
 
     /// Dequantized logits `(batch, outputs)` for a float batch `(batch, 784)`.

@@ -227,7 +227,7 @@ impl QuantizedLinear {
         self.relu
     }
 
-    fn check_input(&self, len: usize, batch: usize) -> Result<()> {
+    pub(crate) fn check_input(&self, len: usize, batch: usize) -> Result<()> {
         if batch == 0 || batch.checked_mul(self.inputs) != Some(len) {
             return Err(LeptonError::Shape { op: "quantized linear", path: "input".into(), expected: vec![batch.max(1), self.inputs], found: vec![len] });
         }
