@@ -48,12 +48,14 @@
 //! By tensor path, for any model: [`quantize_tensors`] / [`quantize_model_weights`] (weight-only
 //! fake quantization, a [`QuantReport`] row per weight), [`SharedModel`] (k-means sharing of
 //! every weight, with centroid fine-tuning during training), [`QatState`] (quantization-aware
-//! training with a straight-through estimator, set up by [`QatConfig`]) and [`QuantizedModel`]
-//! (static PTQ of an MLP or a LeNet-5 calibrated on a dataset, with its
+//! training of weights and activations with a clipped straight-through estimator, set up by
+//! [`QatConfig`]; activations are fake-quantized through the models' activation hooks,
+//! [`crate::nn::hook`]) and [`QuantizedModel`] (static PTQ of an MLP or a LeNet-5 calibrated on
+//! a dataset, or the integer network of a QAT run, [`QuantizedModel::from_qat`], with its
 //! [`CalibrationReport`]; LeNet-5's convolutions run as [`QuantizedConv2d`]: im2col of `u8`
 //! codes, the integer kernel, requantization; max pooling on codes). A
 //! [`crate::train::Session`] exposes them without generics (`quantize_weights`,
-//! `share_weights`, `set_qat`, `quantize_int8`). [`QuantizedModel::save`] and
+//! `share_weights`, `set_qat`, `qat_int8`, `quantize_int8`). [`QuantizedModel::save`] and
 //! [`QuantizedModel::load`] keep an integer model in a safetensors file (`I8` weights, `I32`
 //! biases, `F32` scales, parameters and the calibration report in the header), so it reloads
 //! with identical predictions.
