@@ -11,7 +11,9 @@
 //!   kernel's straight `maddubs` path; PyTorch's x86 backend likewise uses `reduce_range`).
 //!
 //! - `lenet5_b256/f32` and `lenet5_b256/int8_auto`: the same for LeNet-5 (lepton's im2col
-//!   conv in f32; the integer LeNet-5 runs 8-sample tasks through every layer).
+//!   conv in f32; the integer LeNet-5 runs 8-sample tasks through every layer, its patches
+//!   written straight into the GEMM's padded operand layout and pooled straight from the
+//!   GEMM's rows).
 //!
 //! The weights are an untrained, seeded LeNet-300-100 (speed does not depend on their values),
 //! the activations calibrated on the batch itself. `cargo bench -p lepton-benches --bench quant`.

@@ -588,6 +588,16 @@ fn quantized_lenet5_layers_match_their_fake_quant_simulation_within_one_step() {
     }
     let codes = net.quantize_input(&x, batch).unwrap();
     assert_eq!(net.forward_codes(&codes, batch).unwrap(), h);
+    let portable = net.clone().with_kernel(Kernel::Portable).unwrap();
+    assert_eq!(portable.forward_codes(&codes, batch).unwrap(), h, "kernels agree end to end");
+    // 7-bit activations: every code ≤ 127, the GEMM's straight (not shifted) path
+    let q7 = s.quantize_int8(&QuantConfig { activation_bits: 7, ..QuantConfig::default() }, train_1k(), 16).unwrap();
+    let net7 = q7.lenet5().unwrap();
+    let codes7 = net7.quantize_input(&x, batch).unwrap();
+    assert!(codes7.iter().all(|&c| c <= 127) && codes7.iter().any(|&c| c == 127));
+    let int7 = net7.forward_codes(&codes7, batch).unwrap();
+    assert_eq!(int7, net7.clone().with_kernel(Kernel::Portable).unwrap().forward_codes(&codes7, batch).unwrap());
+    assert!(int7.iter().all(|&c| c <= 127) && int7.iter().any(|&c| c > 0));
     // end to end, the one-code differences may compound but stay rare
     let sim: Vec<i32> = net.simulate_codes(&codes, batch).unwrap().into_iter().map(i32::from).collect();
     let (max, frac) = code_diff(&h, &sim);

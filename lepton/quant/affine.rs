@@ -56,10 +56,48 @@ pub(crate) fn quantize_codes_into(p: &QParams, x: &[f32], out: &mut [u8]) {
             *o = p.quantize(v).clamp(0, 255) as u8;
         }
     }
+    /// Eight values per step, written out: `v = x / S` in f64 (exactly as `quantize`), `round`
+    /// as `trunc(v + copysign(0.5 − 2^−54, v))` (exact half-away rounding, what LLVM emits for
+    /// `f64::round`), `+ Z`, the clamps to `qmin..=qmax` and `0..=255`, NaN to `Z` (clamped to `0..=255`); the
+    /// tail through `run`. The same bits as `run` (tested).
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
     fn run_avx2(p: &QParams, x: &[f32], out: &mut [u8]) {
-        run(p, x, out)
+        use std::arch::x86_64::*;
+        let n = x.len().min(out.len());
+        let full = n - n % 8;
+        let scale = _mm256_set1_pd(f64::from(p.scale));
+        let half = _mm256_set1_pd(0.5 - f64::EPSILON / 4.0);
+        let sign = _mm256_set1_pd(-0.0);
+        let z = _mm256_set1_pd(f64::from(p.zero_point));
+        let (qmin, qmax) = (_mm256_set1_pd(f64::from(p.qmin)), _mm256_set1_pd(f64::from(p.qmax)));
+        let (lo, hi) = (_mm256_set1_pd(0.0), _mm256_set1_pd(255.0));
+        let zq = _mm256_set1_pd(f64::from(p.zero_point.clamp(0, 255)));
+        let mut i = 0;
+        while i < full {
+            let mut codes = [0i32; 8];
+            // SAFETY: i + 8 <= full <= x.len(); unaligned loads and stores of 32 bytes; `codes`
+            // is 32 writable bytes.
+            unsafe {
+                let v8 = _mm256_loadu_ps(x.as_ptr().add(i));
+                let q4 = |v4: __m128| {
+                    let v = _mm256_div_pd(_mm256_cvtps_pd(v4), scale);
+                    let nan = _mm256_cmp_pd(v, v, _CMP_UNORD_Q);
+                    let h = _mm256_or_pd(half, _mm256_and_pd(v, sign));
+                    let r = _mm256_round_pd(_mm256_add_pd(v, h), _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+                    let q = _mm256_min_pd(_mm256_max_pd(_mm256_add_pd(r, z), qmin), qmax);
+                    let q = _mm256_min_pd(_mm256_max_pd(q, lo), hi);
+                    _mm256_cvttpd_epi32(_mm256_blendv_pd(q, zq, nan))
+                };
+                let (a, b) = (q4(_mm256_castps256_ps128(v8)), q4(_mm256_extractf128_ps(v8, 1)));
+                _mm256_storeu_si256(codes.as_mut_ptr() as *mut __m256i, _mm256_set_m128i(b, a));
+            }
+            for (o, &c) in out[i..i + 8].iter_mut().zip(&codes) {
+                *o = c as u8;
+            }
+            i += 8;
+        }
+        run(p, &x[full..n], &mut out[full..n]);
     }
     #[cfg(target_arch = "x86_64")]
     if super::kernel::avx2_available() {
@@ -347,5 +385,41 @@ impl QuantError {
         }
         let sqnr_db = if noise == 0.0 { f64::INFINITY } else { 10.0 * (signal / noise).log10() };
         Ok(QuantError { mse: noise / original.len() as f64, max_abs, sqnr_db })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The vectorized input quantizer gives exactly `QParams::quantize` clamped to `0..=255`:
+    /// on exact half-steps `(k + 0.5)·S` and their neighbours one f32 ulp away, on values far
+    /// outside the range, on ±inf and NaN, and on lengths that leave a scalar tail.
+    #[test]
+    fn vector_input_quantization_equals_quantize() {
+        let params = [
+            QParams { scale: 1.0 / 255.0, zero_point: 0, qmin: 0, qmax: 255, bits: 8 },
+            QParams { scale: 0.037, zero_point: 131, qmin: 0, qmax: 255, bits: 8 },
+            QParams { scale: 0.25, zero_point: 7, qmin: 0, qmax: 15, bits: 4 },
+            QParams { scale: 3.0e-5, zero_point: 64, qmin: 0, qmax: 127, bits: 7 },
+        ];
+        for p in params {
+            let mut x = Vec::new();
+            for k in -300..300 {
+                let t = (k as f32 + 0.5) * p.scale;
+                x.extend([t, f32::from_bits(t.to_bits() + 1), f32::from_bits(t.to_bits().saturating_sub(1)), k as f32 * p.scale * 0.731]);
+            }
+            x.extend([f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 0.0, -0.0, 1e30, -1e30, f32::MIN_POSITIVE, 1e-45]);
+            for len in [x.len(), x.len() - 3, 7, 1] {
+                let got = quantize_codes(&p, &x[..len]);
+                let want: Vec<u8> = x[..len].iter().map(|&v| p.quantize(v).clamp(0, 255) as u8).collect();
+                assert_eq!(got, want, "{p:?}, {len} values");
+            }
+            // exact half-steps round away from zero
+            let z = p.zero_point;
+            let code = |v: f32| i32::from(quantize_codes(&p, &[v; 8])[0]);
+            assert_eq!(code(1.5 * p.scale), (z + 2).min(p.qmax), "{p:?}");
+            assert_eq!(code(f32::NAN), z);
+        }
     }
 }

@@ -41,7 +41,34 @@ pub fn im2col<T: Copy + Default + Send + Sync>(x: &[T], batch: usize, c: usize, 
 }
 
 /// The patches of one sample `(C, H, W)` into `o` `(OH·OW, C·K·K)`; sizes checked by the caller.
+/// LeNet-5's 5×5 kernels copy fixed-size rows (inline moves, not a `memmove` call per row).
 fn im2col_sample<T: Copy>(xb: &[T], c: usize, h: usize, w: usize, k: usize, o: &mut [T]) {
+    match k {
+        5 => im2col_fixed::<T, 5>(xb, c, h, w, c * 25, o),
+        3 => im2col_fixed::<T, 3>(xb, c, h, w, c * 9, o),
+        _ => im2col_any(xb, c, h, w, k, o),
+    }
+}
+
+/// [`im2col_sample`] for a kernel size known at compile time, rows `ld ≥ C·K·K` apart (the
+/// padding after each row is left as it is).
+fn im2col_fixed<T: Copy, const K: usize>(xb: &[T], c: usize, h: usize, w: usize, ld: usize, o: &mut [T]) {
+    let ow = w - K + 1;
+    for (p, row) in o.chunks_exact_mut(ld).enumerate() {
+        let (y, xx) = (p / ow, p % ow);
+        for (ch, patch) in row[..c * K * K].chunks_exact_mut(K * K).enumerate() {
+            for (i, dst) in patch.chunks_exact_mut(K).enumerate() {
+                let src = ch * h * w + (y + i) * w + xx;
+                if let (Ok(d), Some(Ok(s))) = (<&mut [T; K]>::try_from(dst), xb.get(src..src + K).map(<&[T; K]>::try_from)) {
+                    *d = *s;
+                }
+            }
+        }
+    }
+}
+
+/// [`im2col_sample`] for any kernel size.
+fn im2col_any<T: Copy>(xb: &[T], c: usize, h: usize, w: usize, k: usize, o: &mut [T]) {
     let ow = w - k + 1;
     for (p, row) in o.chunks_exact_mut(c * k * k).enumerate() {
         let (y, xx) = (p / ow, p % ow);
@@ -66,6 +93,66 @@ fn to_channels_first<T: Copy + Default>(y: &[T], batch: usize, p: usize, o: usiz
         for pos in 0..p {
             for ch in 0..o {
                 out[(b * o + ch) * p + pos] = y[(b * p + pos) * o + ch];
+            }
+        }
+    }
+    out
+}
+
+/// A 5×5 conv of `rows` samples `(C, side, side)` on the AVX2 GEMM, its patches written
+/// straight into the GEMM's operand layout (rows at the padded length), then, for 8-bit codes
+/// (some code > 127), turned into `x ^ 0x80` and `|x − 128|` in one pass over the whole
+/// buffer (see [`super::kernel::PackedWeights`]). Output codes
+/// `(rows·OH·OW, O)`, the same as [`QuantizedLinear::forward_rows`] on `im2col` (tested).
+/// Sizes checked by the caller.
+#[cfg(target_arch = "x86_64")]
+fn prepared_conv(conv: &QuantizedConv2d, h: &[u8], rows: usize, channels: usize, side: usize, n: usize) -> Vec<u8> {
+    let kp = conv.linear.packed().padded_inputs();
+    let wide = h.iter().any(|&v| v > 127);
+    let mut cols = vec![0u8; n * kp];
+    let per = n / rows.max(1) * kp;
+    for (o, s) in cols.chunks_exact_mut(per).zip(h.chunks_exact(channels * side * side)) {
+        im2col_fixed::<u8, 5>(s, channels, side, side, kp, o);
+    }
+    let mut y = vec![0u8; n * conv.out_channels];
+    if wide {
+        // the padding turns into 0x80 / 128 too; it meets zero weights
+        let mut mag = vec![0u8; cols.len()];
+        // SAFETY: the caller resolved the kernel to AVX2, which the CPU therefore has.
+        unsafe { shift_codes_avx2(&mut cols, &mut mag) };
+        conv.linear.forward_prepared(&cols, &mag, true, n, &mut y);
+    } else {
+        conv.linear.forward_prepared(&cols, &[], false, n, &mut y);
+    }
+    y
+}
+
+/// `x` → `x ^ 0x80` (that is `x − 128` as an `i8`) in place, and `|x − 128|` into `mag`: the
+/// 8-bit operands of the AVX2 GEMM, over a whole buffer (vectorized by LLVM for AVX2).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn shift_codes_avx2(x: &mut [u8], mag: &mut [u8]) {
+    for (v, m) in x.iter_mut().zip(mag.iter_mut()) {
+        *m = v.abs_diff(128);
+        *v ^= 0x80;
+    }
+}
+
+/// [`max_pool2`] of `(batch·H·W, C)` rows (a conv GEMM's output) straight to channels-first
+/// `(batch, C, H/2, W/2)`: the same values as [`to_channels_first`] then [`max_pool2`], without
+/// the transposed copy. Sizes checked by the caller (`y.len() == batch·h·w·c`, `h, w ≥ 2`).
+fn max_pool2_rows(y: &[u8], batch: usize, c: usize, h: usize, w: usize) -> Vec<u8> {
+    let (ph, pw) = (h / 2, w / 2);
+    let mut out = vec![0u8; batch * c * ph * pw];
+    for (sample, o) in y.chunks_exact(h * w * c).zip(out.chunks_exact_mut(c * ph * pw)) {
+        for py in 0..ph {
+            for px in 0..pw {
+                let r0 = ((2 * py) * w + 2 * px) * c;
+                let r1 = r0 + w * c;
+                let (a, bb, cc, d) = (&sample[r0..r0 + c], &sample[r0 + c..r0 + 2 * c], &sample[r1..r1 + c], &sample[r1 + c..r1 + 2 * c]);
+                for ch in 0..c {
+                    o[ch * ph * pw + py * pw + px] = a[ch].max(bb[ch]).max(cc[ch]).max(d[ch]);
+                }
             }
         }
     }
@@ -399,17 +486,25 @@ impl QuantizedLeNet5 {
                     return Err(LeptonError::Shape { op: "quantized LeNet-5", path: "conv".into(), expected: vec![channels, side, side], found: vec![conv.in_channels, k, k] });
                 }
                 let (oh, ow) = (side - k + 1, side - k + 1);
+                let n = rows * oh * ow;
+                if oh < 2 {
+                    return Err(LeptonError::Shape { op: "quantized LeNet-5", path: "pool".into(), expected: vec![2, 2], found: vec![oh, ow] });
+                }
+                #[cfg(target_arch = "x86_64")]
+                if kernel == Kernel::Avx2 && k == 5 && conv.linear.packed().takes_wide() {
+                    conv.linear.check_input(n * channels * k * k, n)?;
+                    let y = prepared_conv(conv, &h, rows, channels, side, n);
+                    (h, side, channels) = (max_pool2_rows(&y, rows, conv.out_channels, oh, ow), oh / 2, conv.out_channels);
+                    continue;
+                }
                 let mut cols = vec![0u8; rows * oh * ow * channels * k * k];
                 for (o, s) in cols.chunks_exact_mut(oh * ow * channels * k * k).zip(h.chunks_exact(channels * side * side)) {
                     im2col_sample(s, channels, side, side, k, o);
                 }
-                let n = rows * oh * ow;
                 conv.linear.check_input(cols.len(), n)?;
                 let mut y = vec![0u8; n * conv.out_channels];
                 conv.linear.forward_rows(&cols, n, kernel, &mut y);
-                let y = to_channels_first(&y, rows, oh * ow, conv.out_channels);
-                let (p, ph, _) = max_pool2(&y, rows, conv.out_channels, oh, ow)?;
-                (h, side, channels) = (p, ph, conv.out_channels);
+                (h, side, channels) = (max_pool2_rows(&y, rows, conv.out_channels, oh, ow), oh / 2, conv.out_channels);
             }
             for l in &self.fc {
                 l.check_input(h.len(), rows)?;

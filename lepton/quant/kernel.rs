@@ -181,6 +181,32 @@ impl PackedWeights {
             }
         }
         let sign: &[u8] = if copy { &sign } else { x };
+        self.tiles_avx2(sign, &mag, wide, batch, out);
+    }
+
+    /// Inputs rounded up to a multiple of 4: the row length of [`PackedWeights::tiles_avx2`]'s
+    /// operands.
+    pub(crate) fn padded_inputs(&self) -> usize {
+        self.padded
+    }
+
+    /// Whether the prepared 8-bit path ([`PackedWeights::tiles_avx2`] with `wide`) can run:
+    /// no weight is −128.
+    pub(crate) fn takes_wide(&self) -> bool {
+        !self.has_min
+    }
+
+    /// The AVX2 GEMM on prepared rows of [`PackedWeights::padded_inputs`] codes, zero padded:
+    /// `sign` holds the codes themselves (`wide == false`, every code ≤ 127) or `x − 128` as
+    /// bytes (`x ^ 0x80`) with `mag = |x − 128|` (`wide`, only when
+    /// [`PackedWeights::takes_wide`]). Rows whose lengths do not match are left unwritten; the
+    /// caller checked the sizes and that AVX2 runs here.
+    #[cfg(target_arch = "x86_64")]
+    pub(crate) fn tiles_avx2(&self, sign: &[u8], mag: &[u8], wide: bool, batch: usize, out: &mut [i32]) {
+        let kp = self.padded;
+        if sign.len() < batch * kp || (wide && mag.len() < batch * kp) || out.len() < batch * self.outputs {
+            return;
+        }
         let mut tile = [[0i32; BLOCK]; 4];
         for (blk, w) in self.data.chunks_exact(kp * BLOCK).enumerate() {
             let o0 = blk * BLOCK;

@@ -299,6 +299,20 @@ impl QuantizedLinear {
         self.requant.run(&acc, out, kernel == Kernel::Avx2);
     }
 
+    /// [`QuantizedLinear::forward_rows`] on rows prepared for the AVX2 GEMM (see
+    /// [`PackedWeights::tiles_avx2`]): a conv's patches written straight into that layout.
+    #[cfg(target_arch = "x86_64")]
+    pub(crate) fn forward_prepared(&self, sign: &[u8], mag: &[u8], wide: bool, rows: usize, out: &mut [u8]) {
+        let mut acc = vec![0i32; rows * self.outputs];
+        self.packed.tiles_avx2(sign, mag, wide, rows, &mut acc);
+        self.requant.run(&acc, out, true);
+    }
+
+    /// The packed weights (their padded row length and whether they take 8-bit prepared rows).
+    pub(crate) fn packed(&self) -> &PackedWeights {
+        &self.packed
+    }
+
     /// The float simulation of the same layer ("fake quantization"): dequantized inputs,
     /// weights and bias, an f64 sum, ReLU, then the output quantizer. The integer
     /// [`QuantizedLinear::forward`] matches it to within one output code (the fixed-point
