@@ -152,3 +152,35 @@ fn weight_histogram_errors() {
     let empty = WeightHistograms::new("t", 10).panel("empty", vec![]);
     assert!(is_plot_error(empty.plot()));
 }
+
+/// Distinct `fill="#RRGGBB"` colours of an SVG.
+fn fills(svg: &str) -> std::collections::BTreeSet<String> {
+    svg.match_indices("fill=\"#").map(|(i, _)| svg[i + 7..i + 13].to_string()).collect()
+}
+
+#[test]
+fn clustered_histograms_colour_each_cluster() {
+    // four clusters by value quartile, as k-means on one tensor gives contiguous intervals
+    let w = weights(4_000, 0);
+    let shared: Vec<f32> = w.iter().map(|&v| if v < -0.1 { -0.2 } else if v < 0.0 { -0.05 } else if v < 0.1 { 0.05 } else { 0.2 }).collect();
+    let clusters = WeightHistograms::clusters_of_shared(&shared);
+    assert_eq!(clusters.iter().copied().max(), Some(3));
+    assert!(clusters.iter().zip(&w).all(|(&c, &v)| (c >= 2) == (v >= 0.0)), "numbered by increasing centroid");
+    let plain = WeightHistograms::new("t", 80).panel("w", w.clone()).plot().unwrap();
+    let fig = WeightHistograms::new("t", 80).clustered_panel("w", w.clone(), clusters.clone()).plot().unwrap();
+    let svg = fig.svg();
+    assert!(svg.contains("4 clusters") && svg.contains("one colour per cluster"), "caption and legend");
+    // the plain panel has grey + blue bars; the clustered one four bar colours, no grey bars
+    // beyond the legend swatch
+    let (p, c) = (fills(&plain.svg()), fills(&svg));
+    assert!(c.len() >= p.len() + 2, "{p:?} vs {c:?}");
+    // a wrong number of indices, or too many clusters, is a typed error
+    let short = WeightHistograms::new("t", 80).clustered_panel("w", w.clone(), clusters[1..].to_vec());
+    assert!(is_plot_error(short.plot()));
+    let many = WeightHistograms::new("t", 80).clustered_panel("w", w.clone(), (0..w.len()).collect());
+    assert!(is_plot_error(many.plot()));
+    // plain panels after a clustered one stay plain
+    let mixed = WeightHistograms::new("t", 80).clustered_panel("a", w.clone(), clusters).panel("b", w).plot().unwrap();
+    let m = mixed.svg();
+    assert!(m.contains("a (4000 values, 4 clusters)") && m.contains("b (4000 values, ") && m.contains("% zero)"), "captions");
+}

@@ -664,10 +664,11 @@ assert!(km2 > acc_of(&sweep, "LeNet-300-100", "per channel", 2), "2-bit k-means 
 println!("check passed");
 """)
 md(r"""
-Weight histograms, float (top row) against the fine-tuned 4-bit k-means weights (bottom row):
-the shared weights collapse onto 16 spikes placed where the float weights are dense. lepton's
-`WeightHistograms` colours non-zero weights against all weights, not by cluster, so the
-clusters are not coloured separately here; the spikes are the centroids printed above.
+Weight histograms, float (top row) coloured by the k-means cluster each weight belongs to,
+against the fine-tuned 4-bit shared weights (bottom row, same colours): each cluster is an
+interval of the float weights, narrow where they are dense; the shared weights collapse onto
+16 spikes, the centroids printed above. `WeightHistograms::clusters_of_shared` numbers the
+clusters by centroid from the shared tensor, index for index with the float one.
 """)
 code(r"""
 /// The values of one tensor, if the list has it.
@@ -675,12 +676,19 @@ fn values_of(tensors: &[(String, Vec<usize>, Vec<f32>)], path: &str) -> Option<V
     tensors.iter().find(|t| t.0 == path).map(|t| t.2.clone())
 }
 let (float_t, km_t) = (d300_f.tensors(), km4.tensors());
-let mut hist = WeightHistograms::new("LeNet-300-100, Fashion-MNIST: f32 (top) and 4-bit k-means (bottom)", 150);
+let mut hist = WeightHistograms::new("LeNet-300-100, Fashion-MNIST: f32 by cluster (top) and 4-bit k-means (bottom)", 150);
+let mut shared = Vec::new();
 for p in ["fc1.weight", "fc2.weight", "fc3.weight"] {
-    hist = hist.panel(format!("{p} f32"), values_of(&float_t, p).ok_or("no tensor")?);
+    let km = values_of(&km_t, p).ok_or("no tensor")?;
+    let clusters = WeightHistograms::clusters_of_shared(&km);
+    hist = hist.clustered_panel(format!("{p} f32"), values_of(&float_t, p).ok_or("no tensor")?, clusters.clone());
+    shared.push((p, km, clusters));
 }
-for p in ["fc1.weight", "fc2.weight", "fc3.weight"] {
-    hist = hist.panel(format!("{p} k-means"), values_of(&km_t, p).ok_or("no tensor")?);
+for (p, km, clusters) in shared {
+    // check: 4 bits give at most 16 clusters per layer
+    let k = clusters.iter().max().map_or(0, |m| m + 1);
+    assert!((2..=16).contains(&k), "{p}: {k} clusters");
+    hist = hist.clustered_panel(format!("{p} k-means"), km, clusters);
 }
 let fig = hist.plot()?;
 fig.save_svg("out/03_kmeans_weights_lenet300_fashion.svg")?;

@@ -22,6 +22,8 @@ const PANEL_H: u32 = 270;
 const MIN_PANEL_H: u32 = 120;
 /// Tallest figure (the limit of [`Figure`]).
 const MAX_H: u32 = 8_192;
+/// Largest number of clusters a panel may colour.
+const MAX_CLUSTERS: usize = 256;
 /// Colour of the bars of all values.
 const ALL: RGBColor = RGBColor(200, 200, 200);
 /// Colour of the bars of the non-zero values.
@@ -51,6 +53,9 @@ pub struct WeightHistograms {
     pub panels: Vec<(String, Vec<f32>)>,
     /// Bins per panel, 1..=1000.
     pub bins: usize,
+    /// Per panel (same order; missing entries count as `None`), the cluster index of each
+    /// value: such a panel stacks one colour per cluster instead of all / non-zero.
+    pub clusters: Vec<Option<Vec<usize>>>,
 }
 
 impl WeightHistograms {
@@ -60,13 +65,42 @@ impl WeightHistograms {
             title: title.into(),
             panels: Vec::new(),
             bins,
+            clusters: Vec::new(),
         }
     }
 
     /// Adds a panel of `values` (non-finite values are skipped).
     pub fn panel(mut self, name: impl Into<String>, values: Vec<f32>) -> Self {
+        self.clusters.resize(self.panels.len(), None);
         self.panels.push((name.into(), values));
+        self.clusters.push(None);
         self
+    }
+
+    /// Adds a panel of `values` coloured by cluster: `clusters[i]` is the cluster of
+    /// `values[i]` (as long as `values`, at most 256 clusters), each bin stacking one colour
+    /// per cluster (the cluster's share of the bin, on the log count axis).
+    pub fn clustered_panel(mut self, name: impl Into<String>, values: Vec<f32>, clusters: Vec<usize>) -> Self {
+        self.clusters.resize(self.panels.len(), None);
+        self.panels.push((name.into(), values));
+        self.clusters.push(Some(clusters));
+        self
+    }
+
+    /// Cluster indices of each value of the shared-weight tensor `shared` (k-means weights:
+    /// each distinct value is one centroid), numbered by increasing centroid: the clusters of
+    /// the float weights the shared tensor was made from, index for index.
+    pub fn clusters_of_shared(shared: &[f32]) -> Vec<usize> {
+        let mut centroids: Vec<u32> = shared.iter().map(|v| v.to_bits()).collect();
+        let key = |b: u32| f32::from_bits(b);
+        centroids.sort_by(|a, b| key(*a).total_cmp(&key(*b)));
+        centroids.dedup();
+        shared.iter().map(|v| centroids.partition_point(|&c| key(c).total_cmp(v).is_lt())).collect()
+    }
+
+    /// The cluster indices of panel `i`, if it has them.
+    fn clusters_of(&self, i: usize) -> Option<&[usize]> {
+        self.clusters.get(i).and_then(|c| c.as_deref())
     }
 
     /// The panels in a grid, up to three per row (each about 380 x 270 pixels).
@@ -92,6 +126,16 @@ impl WeightHistograms {
                 KIND,
                 format!("panel {name:?} has no finite values"),
             ));
+        }
+        for (i, (name, values)) in self.panels.iter().enumerate() {
+            if let Some(c) = self.clusters_of(i) {
+                if c.len() != values.len() {
+                    return Err(LeptonError::plot(KIND, format!("panel {name:?}: {} cluster indices for {} values", c.len(), values.len())));
+                }
+                if c.iter().any(|&k| k >= MAX_CLUSTERS) {
+                    return Err(LeptonError::plot(KIND, format!("panel {name:?}: a cluster index is {MAX_CLUSTERS} or more")));
+                }
+            }
         }
         let (rows, cols) = grid(self.panels.len());
         let panel_h = PANEL_H.min((MAX_H - HEADER) / rows as u32);
@@ -132,12 +176,14 @@ struct Binned {
     /// Number of finite values and of zeros among them.
     finite: usize,
     zeros: usize,
+    /// Counts per cluster and bin (`[cluster][bin]`), empty without clusters.
+    by_cluster: Vec<Vec<u64>>,
 }
 
 impl Binned {
     /// Bins the finite `values` into `bins` (>= 1) bins from the smallest to the largest, or
     /// around the value if they are all equal. `None` if no value is finite.
-    fn new(values: &[f32], bins: usize) -> Option<Binned> {
+    fn new(values: &[f32], bins: usize, clusters: Option<&[usize]>) -> Option<Binned> {
         let finite = || values.iter().filter(|v| v.is_finite()).map(|&v| f64::from(v));
         let (min, max) = finite().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
             (lo.min(v), hi.max(v))
@@ -160,7 +206,18 @@ impl Binned {
             non_zero: vec![0; bins],
             finite: 0,
             zeros: 0,
+            by_cluster: Vec::new(),
         };
+        if let Some(c) = clusters {
+            let k = c.iter().copied().max().map_or(0, |m| m + 1);
+            b.by_cluster = vec![vec![0; bins]; k];
+            for (&v, &ci) in values.iter().zip(c) {
+                if v.is_finite() {
+                    let i = (((f64::from(v) - lo) / width) as usize).min(bins - 1);
+                    b.by_cluster[ci][i] += 1;
+                }
+            }
+        }
         for v in finite() {
             let i = (((v - lo) / width) as usize).min(bins - 1);
             b.all[i] += 1;
@@ -202,11 +259,11 @@ pub(super) fn draw_histograms<DB: DrawingBackend>(
         header.titled(&h.title, (FONT, 20))?;
         30
     };
-    draw_legend(&header, legend_top + 6)?;
+    draw_legend(&header, legend_top + 6, h.clusters.iter().any(Option::is_some))?;
     let (rows, cols) = grid(h.panels.len());
     let areas = body.split_evenly((rows, cols));
-    for ((name, values), area) in h.panels.iter().zip(&areas) {
-        if let Some(binned) = Binned::new(values, h.bins) {
+    for (i, ((name, values), area)) in h.panels.iter().zip(&areas).enumerate() {
+        if let Some(binned) = Binned::new(values, h.bins, h.clusters_of(i)) {
             draw_panel(area, name, &binned)?;
         }
     }
@@ -214,13 +271,16 @@ pub(super) fn draw_histograms<DB: DrawingBackend>(
 }
 
 /// "all" and "non-zero" swatches, centred at `y`.
-fn draw_legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, top: i32) -> DrawResult<DB> {
+fn draw_legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, top: i32, clustered: bool) -> DrawResult<DB> {
     let (w, _) = area.dim_in_pixel();
     let style = (FONT, 13)
         .into_font()
         .color(&BLACK)
         .pos(Pos::new(HPos::Left, VPos::Center));
-    let entries = [("all values", ALL), ("non-zero values", NON_ZERO)];
+    let mut entries = vec![("all values", ALL), ("non-zero values", NON_ZERO)];
+    if clustered {
+        entries.push(("clustered panels: one colour per cluster", PALETTE[1]));
+    }
     let mut widths = Vec::new();
     for (label, _) in &entries {
         widths.push(area.estimate_text_size(label, &style)?.0 as i32);
@@ -251,7 +311,11 @@ fn draw_panel<DB: DrawingBackend>(
     } else {
         0.0
     };
-    let caption = format!("{name} ({} values, {zero_share:.1} % zero)", b.finite);
+    let caption = if b.by_cluster.is_empty() {
+        format!("{name} ({} values, {zero_share:.1} % zero)", b.finite)
+    } else {
+        format!("{name} ({} values, {} clusters)", b.finite, b.by_cluster.iter().filter(|c| c.iter().any(|&n| n > 0)).count())
+    };
     let mut chart = ChartBuilder::on(area)
         .caption(caption, (FONT, 13))
         .margin(8)
@@ -271,6 +335,25 @@ fn draw_panel<DB: DrawingBackend>(
         .light_line_style(WHITE.mix(0.0))
         .bold_line_style(BLACK.mix(0.08))
         .draw()?;
+    if !b.by_cluster.is_empty() {
+        // cumulative counts drawn from the last cluster down: each cluster's segment stays
+        // visible above the ones before it
+        let mut cum = vec![0u64; b.all.len()];
+        let mut layers = Vec::with_capacity(b.by_cluster.len());
+        for counts in &b.by_cluster {
+            cum.iter_mut().zip(counts).for_each(|(t, &c)| *t += c);
+            layers.push(cum.clone());
+        }
+        for (k, tops) in layers.iter().enumerate().rev() {
+            let color = PALETTE[k % PALETTE.len()];
+            let bars = tops.iter().enumerate().filter(|(_, &c)| c > 0).map(|(i, &c)| {
+                let x0 = lo + b.width * i as f64;
+                Rectangle::new([(x0, floor), (x0 + b.width, c as f64)], color.filled())
+            });
+            chart.draw_series(bars)?;
+        }
+        return Ok(());
+    }
     for (counts, color) in [(&b.all, ALL), (&b.non_zero, NON_ZERO)] {
         let bars = counts.iter().enumerate().filter(|(_, &c)| c > 0).map(|(i, &c)| {
             let x0 = lo + b.width * i as f64;
@@ -287,14 +370,18 @@ mod tests {
 
     #[test]
     fn binning_counts_all_and_non_zero() {
-        let b = Binned::new(&[0.0, 0.0, -1.0, 1.0, 0.5, f32::NAN], 4).unwrap();
+        let b = Binned::new(&[0.0, 0.0, -1.0, 1.0, 0.5, f32::NAN], 4, None).unwrap();
         assert_eq!((b.lo, b.hi()), (-1.0, 1.0));
         assert_eq!(b.all, vec![1, 0, 2, 2]);
         assert_eq!(b.non_zero, vec![1, 0, 0, 2]);
         assert_eq!((b.finite, b.zeros), (5, 2));
-        let z = Binned::new(&[0.0; 3], 3).unwrap();
+        let z = Binned::new(&[0.0; 3], 3, None).unwrap();
         assert_eq!((z.all.clone(), z.zeros), (vec![0, 3, 0], 3));
-        assert!(Binned::new(&[f32::NAN, f32::INFINITY], 3).is_none());
+        assert!(Binned::new(&[f32::NAN, f32::INFINITY], 3, None).is_none());
+        // per cluster: the NaN's cluster index is skipped with it
+        let c = Binned::new(&[0.0, 0.0, -1.0, 1.0, 0.5, f32::NAN], 4, Some(&[1, 1, 0, 2, 2, 0])).unwrap();
+        assert_eq!(c.by_cluster, vec![vec![1, 0, 0, 0], vec![0, 0, 2, 0], vec![0, 0, 0, 2]]);
+        assert_eq!(WeightHistograms::clusters_of_shared(&[0.5, -0.25, 0.5, 0.0, -0.25]), vec![2, 0, 2, 1, 0]);
         assert_eq!(grid(1), (1, 1));
         assert_eq!(grid(4), (2, 3));
         assert_eq!(count_label(20000.0), "20k");
