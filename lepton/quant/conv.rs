@@ -119,23 +119,12 @@ fn prepared_conv(conv: &QuantizedConv2d, h: &[u8], rows: usize, channels: usize,
         // the padding turns into 0x80 / 128 too; it meets zero weights
         let mut mag = vec![0u8; cols.len()];
         // SAFETY: the caller resolved the kernel to AVX2, which the CPU therefore has.
-        unsafe { shift_codes_avx2(&mut cols, &mut mag) };
+        unsafe { super::kernel::shift_codes_avx2(&mut cols, &mut mag) };
         conv.linear.forward_prepared(&cols, &mag, true, n, &mut y);
     } else {
         conv.linear.forward_prepared(&cols, &[], false, n, &mut y);
     }
     y
-}
-
-/// `x` → `x ^ 0x80` (that is `x − 128` as an `i8`) in place, and `|x − 128|` into `mag`: the
-/// 8-bit operands of the AVX2 GEMM, over a whole buffer (vectorized by LLVM for AVX2).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn shift_codes_avx2(x: &mut [u8], mag: &mut [u8]) {
-    for (v, m) in x.iter_mut().zip(mag.iter_mut()) {
-        *m = v.abs_diff(128);
-        *v ^= 0x80;
-    }
 }
 
 /// [`max_pool2`] of `(batch·H·W, C)` rows (a conv GEMM's output) straight to channels-first

@@ -170,14 +170,12 @@ impl PackedWeights {
         let mut sign = vec![0u8; if copy { batch * kp } else { 0 }];
         let mut mag = vec![0u8; if wide { batch * kp } else { 0 }];
         if copy {
-            for (b, row) in x.chunks_exact(k).enumerate() {
-                let dst = &mut sign[b * kp..b * kp + k];
-                if wide {
-                    dst.iter_mut().zip(row).for_each(|(d, &v)| *d = v ^ 0x80);
-                    mag[b * kp..b * kp + k].iter_mut().zip(row).for_each(|(d, &v)| *d = (i16::from(v) - 128).unsigned_abs() as u8);
-                } else {
-                    dst.copy_from_slice(row);
-                }
+            for (dst, row) in sign.chunks_exact_mut(kp).zip(x.chunks_exact(k)) {
+                dst[..k].copy_from_slice(row);
+            }
+            if wide {
+                // SAFETY: the caller checked AVX2 (`Kernel::resolve`).
+                unsafe { shift_codes_avx2(&mut sign, &mut mag) };
             }
         }
         let sign: &[u8] = if copy { &sign } else { x };
@@ -269,6 +267,18 @@ impl PackedWeights {
             self.gemm(xb, w, xb.len() / self.inputs, o, kernel);
         });
         Ok(out)
+    }
+}
+
+/// `x` → `x ^ 0x80` (that is `x − 128` as an `i8`) in place, and `|x − 128|` into `mag`: the
+/// 8-bit operands of the AVX2 GEMM, over a whole buffer (vectorized by LLVM for AVX2). Zero
+/// padding becomes 0x80 / 128, which meets zero weights.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+pub(crate) fn shift_codes_avx2(x: &mut [u8], mag: &mut [u8]) {
+    for (v, m) in x.iter_mut().zip(mag.iter_mut()) {
+        *m = v.abs_diff(128);
+        *v ^= 0x80;
     }
 }
 
