@@ -457,6 +457,92 @@ fn max_pool2d_matches_naive_and_finite_differences() {
     }
 }
 
+/// Inference (no tape) pools without keeping argmaxes, in parallel; it must give the taped
+/// path's values bit for bit, on the edge cases too: ties of `-0.0` and `0.0` (the first one
+/// wins), NaNs next to numbers (skipped), a window of NaNs (NaN), of `-inf` (`-inf`), and many
+/// planes (more than one parallel task).
+#[test]
+fn max_pool2d_inference_equals_taped_values_on_edge_cases() {
+    let dev = Cpu::default();
+    let (nan, inf) = (f32::NAN, f32::INFINITY);
+    #[rustfmt::skip]
+    let plane = vec![
+        -0.0, 0.0,   nan, 2.0,   nan, nan,    -inf, -inf,
+         0.0, -0.0,  1.0, nan,   nan, nan,    -inf, -inf,
+         3.0, nan,   -inf, 5.0,  0.0, -0.0,   7.0, 7.0,
+         nan, -1.0,  nan, -inf,  -0.0, -0.0,  -2.0, 8.0,
+    ];
+    let want_plane = [-0.0f32, 2.0, nan, -inf, 3.0, 5.0, 0.0, 8.0];
+    let planes = 37;
+    let input: Vec<f32> = (0..planes).flat_map(|p| plane.iter().map(move |v| if v.is_finite() { v * (p as f32 + 1.0) } else { *v })).collect();
+    let x = dev.tensor_from_vec(input, (Const::<37>, Const::<1>, Const::<4>, Const::<8>));
+    let taped = max_pool2d::<2, _, 1, _, _, _, _>(x.leaky_trace()).unwrap().as_vec();
+    let plain = max_pool2d::<2, _, 1, _, _, _, _>(x.clone()).unwrap().as_vec();
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<u32>>();
+    assert_eq!(bits(&plain), bits(&taped), "inference pooling differs from the taped path");
+    let want0: Vec<u32> = bits(&want_plane);
+    assert_eq!(bits(&plain[..8]), want0, "first plane against hand-computed values");
+    assert_eq!(plain[36 * 8 + 1], 2.0 * 37.0);
+    assert_eq!(plain.len(), planes * 8);
+
+    // 3×3 windows take the general loop: the same values as the taped path
+    let dev = Cpu::seed_from_u64(9);
+    let mut v = dev.sample_normal::<Rank4<2, 5, 7, 7>>().as_vec();
+    for (i, x) in v.iter_mut().enumerate() {
+        match i % 11 {
+            0 => *x = nan,
+            3 => *x = -0.0,
+            5 => *x = 0.0,
+            7 => *x = -inf,
+            _ => {}
+        }
+    }
+    let x3 = dev.tensor_from_vec(v, Rank4::<2, 5, 7, 7>::default());
+    let taped = max_pool2d::<3, _, 5, _, _, _, _>(x3.leaky_trace()).unwrap().as_vec();
+    let plain = max_pool2d::<3, _, 5, _, _, _, _>(x3).unwrap().as_vec();
+    assert_eq!(plain.len(), 2 * 5 * 2 * 2);
+    assert_eq!(bits(&plain), bits(&taped), "3x3 inference pooling differs from the taped path");
+}
+
+/// At inference an f32 convolution with at most 16 filters runs the direct kernel (more run
+/// im2col + GEMM); its outputs must match a naive f64 convolution (the im2col path is checked
+/// against the same loop in f64 above): LeNet-5's two layer shapes, pruned ones, a wide one.
+#[test]
+fn conv2d_f32_inference_matches_naive_convolution() {
+    /// Worst-case f32 rounding of a sum of `n` non-negative terms, relative to the sum:
+    /// `n · ε` (inputs, weights and biases are in 0..1 here, so the sum bounds the terms).
+    fn tol(terms: usize, sum: f64) -> f64 {
+        terms as f64 * f64::from(f32::EPSILON) * sum.abs().max(1.0)
+    }
+    macro_rules! check {
+        ($c:literal, $o:literal, $h:literal, $seed:literal, $n:literal) => {{
+            let (c, o, h, n) = ($c, $o, $h, $n);
+            let dev = Cpu::seed_from_u64($seed);
+            let x: Tensor<(usize, Const<$c>, Const<$h>, Const<$h>), f32, Cpu> =
+                dev.sample_uniform_like(&(n, Const::<$c>, Const::<$h>, Const::<$h>));
+            let w: Tensor<Rank4<$o, $c, 5, 5>, f32, Cpu> = dev.sample_uniform();
+            let b: Tensor<Rank1<$o>, f32, Cpu> = dev.sample_uniform();
+            let out = conv2d(x.clone(), &w, &b, false).unwrap();
+            let expected = naive_conv(&to_f64(&x.as_vec()), &to_f64(&w.as_vec()), &to_f64(&b.as_vec()), n, c, h, h, o, 5);
+            let got = to_f64(&out.as_vec());
+            assert_eq!(got.len(), expected.len());
+            for (i, (g, e)) in got.iter().zip(&expected).enumerate() {
+                assert!((g - e).abs() <= tol(c * 25 + 1, *e), "C={c} O={o} H={h}: output {i}: {g} vs {e}");
+            }
+            // the taped path (im2col + GEMM) computes the same outputs within f32 rounding
+            let taped = conv2d(x.leaky_trace(), &w, &b, false).unwrap().as_vec();
+            for (i, (t, g)) in to_f64(&taped).iter().zip(&got).enumerate() {
+                assert!((t - g).abs() <= 2.0 * tol(c * 25 + 1, *g), "C={c} O={o} H={h}: taped output {i}: {t} vs {g}");
+            }
+        }};
+    }
+    check!(1, 6, 28, 1, 11);
+    check!(6, 16, 12, 2, 9);
+    check!(3, 8, 12, 3, 17);
+    check!(1, 3, 28, 4, 1);
+    check!(2, 20, 12, 5, 3);
+}
+
 // ---------------------------------------------------------------------------------------
 // linear
 
@@ -481,6 +567,17 @@ fn linear_forward_matches_hand_computed_and_naive_values() {
     let out_dyn = linear(x_dyn, &w, &b, true).unwrap();
     assert_eq!(out_dyn.shape().0, 5);
     assert_eq!(out_dyn.as_vec(), out.as_vec());
+
+    // A batch of 300 at inference runs in blocks of 64 rows (the last one 44 rows): the same
+    // values as the naive loop and as the taped path, which runs one product.
+    let x = dev.sample_normal::<Rank2<300, 37>>();
+    let w = dev.sample_normal::<Rank2<23, 37>>();
+    let b = dev.sample_normal::<Rank1<23>>();
+    let expected = naive_linear(&x.as_vec(), &w.as_vec(), &b.as_vec(), 300, 37, 23);
+    let plain = linear(x.clone(), &w, &b, true).unwrap().as_vec();
+    assert_all_close("linear forward, blocked inference", &plain, &expected, F64_RTOL);
+    let taped = linear(x.leaky_trace(), &w, &b, true).unwrap().as_vec();
+    assert_all_close("linear forward, taped", &taped, &expected, F64_RTOL);
 }
 
 #[test]

@@ -17,6 +17,7 @@ use dfdx::tensor_ops::{Device, ReshapeTo};
 use rand_distr::Uniform;
 
 use super::dims::ConvDim;
+use super::direct_conv;
 use rayon::prelude::*;
 
 use super::kernels::{host_vec, matmul_into_seq, CpuFloat, MatRef};
@@ -250,6 +251,54 @@ fn backward_chunk<E: CpuFloat, const K: usize>(
     Ok((dw, db))
 }
 
+/// Inference through the direct kernel ([`super::direct_conv`]) when it applies: `f32`, at most
+/// [`direct_conv::MAX_OUT_CHANNELS`] filters, rows of at least 8 pixels, AVX2 and FMA. Samples
+/// run in parallel chunks of [`CHUNK`]. Returns `false` (nothing written) otherwise.
+fn direct_f32<E: CpuFloat>(xv: &[E], wv: &[E], bv: &[E], g: &Geometry, o: usize, out: &mut [E]) -> bool {
+    if o > direct_conv::MAX_OUT_CHANNELS || g.ow < 8 || !direct_conv::available() {
+        return false;
+    }
+    let (Some(x), Some(w), Some(b)) = (f32_slice(xv), f32_slice(wv), f32_slice(bv)) else {
+        return false;
+    };
+    let Some(out) = f32_slice_mut(out) else { return false };
+    let e = direct_conv::Extents { c: g.c, h: g.h, w: g.w, k: g.k, o };
+    let (sample_in, sample_out) = (g.c * g.h * g.w, o * g.p());
+    if sample_in == 0 || sample_out == 0 {
+        return false;
+    }
+    out.par_chunks_mut(CHUNK * sample_out)
+        .zip(x.par_chunks(CHUNK * sample_in))
+        // a refused sample (impossible once the extents fit) sends the whole batch to the
+        // im2col path, which overwrites every output
+        .all(|(out_c, x_c)| {
+            out_c
+                .chunks_exact_mut(sample_out)
+                .zip(x_c.chunks_exact(sample_in))
+                .all(|(out_s, x_s)| direct_conv::conv_sample_f32(x_s, w, b, e, out_s))
+        })
+}
+
+/// `v` as `&[f32]` when `E` is `f32`.
+fn f32_slice<E: 'static>(v: &[E]) -> Option<&[f32]> {
+    if std::any::TypeId::of::<E>() == std::any::TypeId::of::<f32>() {
+        // SAFETY: E is f32 (same TypeId), so the slice's layout is that of a [f32].
+        Some(unsafe { std::slice::from_raw_parts(v.as_ptr().cast::<f32>(), v.len()) })
+    } else {
+        None
+    }
+}
+
+/// `v` as `&mut [f32]` when `E` is `f32`.
+fn f32_slice_mut<E: 'static>(v: &mut [E]) -> Option<&mut [f32]> {
+    if std::any::TypeId::of::<E>() == std::any::TypeId::of::<f32>() {
+        // SAFETY: E is f32 (same TypeId); the exclusive borrow moves into the result.
+        Some(unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast::<f32>(), v.len()) })
+    } else {
+        None
+    }
+}
+
 /// The convolution as a function of tensors. `input_grad = false` skips `dX` on backward
 /// (the gradients of weight and bias are always computed when the input carries a tape).
 ///
@@ -296,19 +345,20 @@ where
     let chunk_geometry = move |samples: usize| Geometry { batch: samples, ..g };
 
     let mut out = vec![E::default(); batch * sample_out];
-    let tasks = out.par_chunks_mut(CHUNK * sample_out).zip(xv.par_chunks(CHUNK * sample_in));
     // with a tape, the patch columns of every chunk, kept for the backward pass; without one
     // (inference), one set of buffers per worker, reused chunk after chunk
     let cols: Vec<Vec<E>> = if T::OWNS_TAPE {
-        tasks
+        out.par_chunks_mut(CHUNK * sample_out).zip(xv.par_chunks(CHUNK * sample_in))
             .map_init(Vec::new, |y, (out_c, x_c)| {
                 let gc = chunk_geometry(x_c.len() / sample_in);
                 let mut cols = Vec::new();
                 forward_chunk::<E, K>(&gc, O, x_c, &wv, &bv, out_c, &mut cols, y).map(|()| cols)
             })
             .collect::<Result<_>>()?
+    } else if direct_f32::<E>(&xv, &wv, &bv, &g, O, &mut out) {
+        Vec::new()
     } else {
-        tasks.try_for_each_init(
+        out.par_chunks_mut(CHUNK * sample_out).zip(xv.par_chunks(CHUNK * sample_in)).try_for_each_init(
             || (Vec::new(), Vec::new()),
             |(cols, y), (out_c, x_c)| {
                 let gc = chunk_geometry(x_c.len() / sample_in);

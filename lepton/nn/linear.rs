@@ -12,13 +12,17 @@ use dfdx::prelude::{Const, Cpu, Dim, HasShape, Rank1, Rank2, Tape, Tensor};
 use dfdx::tensor::{CpuError, PutTape, SplitTape, TensorFromVec};
 use dfdx::tensor_ops::{Device, ReshapeTo};
 
-use super::kernels::{host_vec, matmul_into, CpuFloat, MatRef};
+use super::kernels::{host_vec, matmul_into, matmul_into_seq, CpuFloat, MatRef};
 use crate::error::{LeptonError, Result};
 
 fn to_cpu_err(_e: LeptonError) -> CpuError {
     // Only reachable on an internal size bug; dfdx's backward closures return its own error.
     CpuError::WrongNumElements
 }
+
+/// Batch rows per parallel task at inference. A fixed size (not derived from the thread count),
+/// so each row's sum is the same whatever the number of threads.
+const INFERENCE_ROWS: usize = 64;
 
 /// `x·Wᵀ + b` with `x: (batch, IN)`, `weight: (OUT, IN)`, `bias: (OUT,)`.
 /// `input_grad = false` skips `dX` on backward (weight and bias gradients are always computed
@@ -46,14 +50,17 @@ where
     for row in out.chunks_exact_mut(OUT) {
         row.copy_from_slice(&bv);
     }
-    matmul_into(
-        "linear",
-        &mut out,
-        OUT,
-        true,
-        MatRef { data: &xv, rows: n, cols: IN, rs: IN, cs: 1 },
-        MatRef { data: &wv, rows: IN, cols: OUT, rs: 1, cs: IN },
-    )?;
+    let w_t = MatRef { data: &wv, rows: IN, cols: OUT, rs: 1, cs: IN };
+    if T::OWNS_TAPE || n < 2 * INFERENCE_ROWS {
+        matmul_into("linear", &mut out, OUT, true, MatRef { data: &xv, rows: n, cols: IN, rs: IN, cs: 1 }, w_t)?;
+    } else {
+        // inference: blocks of rows on the pool's threads, each product on one thread
+        use rayon::prelude::*;
+        out.par_chunks_mut(INFERENCE_ROWS * OUT).zip(xv.par_chunks(INFERENCE_ROWS * IN)).try_for_each(|(o, xc)| {
+            let x_c = MatRef { data: xc, rows: xc.len() / IN.max(1), cols: IN, rs: IN, cs: 1 };
+            matmul_into_seq("linear", o, OUT, true, x_c, w_t)
+        })?;
+    }
     let dev = x.device().clone();
     let out = dev
         .try_tensor_from_vec(out, (b, Const::<OUT>))

@@ -5,6 +5,7 @@ pub mod checkpoint;
 pub mod classifier;
 pub mod conv;
 pub mod dims;
+mod direct_conv;
 pub mod hook;
 pub(crate) mod kernels;
 pub mod linear;

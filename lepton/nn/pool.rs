@@ -60,6 +60,16 @@ where
     let (x, mut tape) = x.split_tape();
     let xv = host_vec(&x)?;
     let planes = batch * C;
+    if !T::OWNS_TAPE {
+        // inference: no argmax to keep, planes in parallel
+        let out = pool_values::<K, E>(&xv, hn, wn, oh, ow);
+        let out = x
+            .device()
+            .clone()
+            .try_tensor_from_vec(out, (b, Const::<C>, oh_dim, ow_dim))
+            .map_err(|e| LeptonError::device("max_pool2d", e))?;
+        return Ok(out.put_tape(tape));
+    }
     let mut out = vec![E::default(); planes * oh * ow];
     let mut arg = vec![0usize; planes * oh * ow];
     for pl in 0..planes {
@@ -102,4 +112,63 @@ where
         });
     }
     Ok(out.put_tape(tape))
+}
+
+/// Planes pooled per parallel task at inference.
+const PLANES_PER_TASK: usize = 16;
+
+/// The pooled values of every `h × w` plane of `xv`, without argmax: the values of the
+/// training path exactly. Each window keeps its first maximum (`v > best`, so of `-0.0` and
+/// `0.0` the first one), skips NaNs next to numbers, and keeps its first element when nothing
+/// in it is above `-inf` (a window of NaNs stays NaN).
+fn pool_values<const K: usize, E: CpuFloat>(xv: &[E], h: usize, w: usize, oh: usize, ow: usize) -> Vec<E> {
+    use rayon::prelude::*;
+    let (plane_in, plane_out) = (h * w, oh * ow);
+    let mut out = vec![E::default(); xv.len() / plane_in.max(1) * plane_out];
+    if plane_in == 0 || plane_out == 0 {
+        return out;
+    }
+    out.par_chunks_mut(PLANES_PER_TASK * plane_out)
+        .zip(xv.par_chunks(PLANES_PER_TASK * plane_in))
+        .for_each(|(out_t, x_t)| {
+            for (dst, src) in out_t.chunks_exact_mut(plane_out).zip(x_t.chunks_exact(plane_in)) {
+                if K == 2 {
+                    pool2_plane(src, w, dst, ow);
+                    continue;
+                }
+                for (y, dst_row) in dst.chunks_exact_mut(ow).enumerate() {
+                    let rows = &src[y * K * w..(y * K + K) * w];
+                    for (xo, d) in dst_row.iter_mut().enumerate() {
+                        let mut best = E::NEG_INFINITY;
+                        for i in 0..K {
+                            for v in &rows[i * w + xo * K..i * w + xo * K + K] {
+                                best = if *v > best { *v } else { best };
+                            }
+                        }
+                        *d = if best > E::NEG_INFINITY { best } else { rows[xo * K] };
+                    }
+                }
+            }
+        });
+    out
+}
+
+/// [`pool_values`] for 2×2 windows on one plane: the same selections, written over pairs of
+/// input rows so that the compiler can vectorize them.
+fn pool2_plane<E: CpuFloat>(src: &[E], w: usize, dst: &mut [E], ow: usize) {
+    #[inline(always)]
+    fn pick<E: CpuFloat>(best: E, v: E) -> E {
+        if v > best {
+            v
+        } else {
+            best
+        }
+    }
+    for (rows, dst_row) in src.chunks_exact(2 * w).zip(dst.chunks_exact_mut(ow)) {
+        let (top, bottom) = rows.split_at(w);
+        for ((d, t), b) in dst_row.iter_mut().zip(top.chunks_exact(2)).zip(bottom.chunks_exact(2)) {
+            let best = pick(pick(pick(pick(E::NEG_INFINITY, t[0]), t[1]), b[0]), b[1]);
+            *d = if best > E::NEG_INFINITY { best } else { t[0] };
+        }
+    }
 }
