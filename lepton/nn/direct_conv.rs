@@ -117,6 +117,7 @@ mod avx2 {
     /// The CPU must have AVX2 and FMA, and the slices the lengths `Extents::fits` checks.
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn conv_sample(x: &[f32], wt: &[f32], b: &[f32], e: Extents, out: &mut [f32]) {
+        let a = Args { x, wt, b, e };
         // SAFETY: the caller guarantees AVX2/FMA and the slice lengths (see `# Safety`).
         unsafe {
             let (oh, ow) = (e.oh(), e.ow());
@@ -126,17 +127,17 @@ mod avx2 {
                 for y in 0..oh {
                     let mut x0 = 0;
                     while x0 + 24 <= ow {
-                        block_dispatch::<3>(nb, x, wt, b, e, out, o0, y, x0);
+                        block_dispatch::<3>(nb, a, out, o0, y, x0);
                         x0 += 24;
                     }
                     while x0 + 8 <= ow {
-                        block_dispatch::<1>(nb, x, wt, b, e, out, o0, y, x0);
+                        block_dispatch::<1>(nb, a, out, o0, y, x0);
                         x0 += 8;
                     }
                     for xo in x0..ow {
                         for q in 0..nb {
                             let o = o0 + q;
-                            out[(o * oh + y) * ow + xo] = pixel(x, wt, b[o], e, o, y, xo);
+                            out[(o * oh + y) * ow + xo] = pixel(a, o, y, xo);
                         }
                     }
                 }
@@ -145,45 +146,34 @@ mod avx2 {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn block_dispatch<const NV: usize>(
-        nb: usize,
-        x: &[f32],
-        wt: &[f32],
-        b: &[f32],
+    /// One sample's operands.
+    #[derive(Clone, Copy)]
+    struct Args<'a> {
+        x: &'a [f32],
+        wt: &'a [f32],
+        b: &'a [f32],
         e: Extents,
-        out: &mut [f32],
-        o0: usize,
-        y: usize,
-        x0: usize,
-    ) {
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn block_dispatch<const NV: usize>(nb: usize, a: Args<'_>, out: &mut [f32], o0: usize, y: usize, x0: usize) {
         // SAFETY: the caller guarantees AVX2/FMA and the slice lengths (see `# Safety`).
         unsafe {
             match nb {
-                4 => block::<4, NV>(x, wt, b, e, out, o0, y, x0),
-                3 => block::<3, NV>(x, wt, b, e, out, o0, y, x0),
-                2 => block::<2, NV>(x, wt, b, e, out, o0, y, x0),
-                _ => block::<1, NV>(x, wt, b, e, out, o0, y, x0),
+                4 => block::<4, NV>(a, out, o0, y, x0),
+                3 => block::<3, NV>(a, out, o0, y, x0),
+                2 => block::<2, NV>(a, out, o0, y, x0),
+                _ => block::<1, NV>(a, out, o0, y, x0),
             }
         }
     }
 
     /// `Q` output channels from `o0`, output row `y`, `8·NV` pixels from `x0`, held in
     /// registers for the whole `(c, i, j)` sum.
-    #[allow(clippy::too_many_arguments)]
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn block<const Q: usize, const NV: usize>(
-        x: &[f32],
-        wt: &[f32],
-        b: &[f32],
-        e: Extents,
-        out: &mut [f32],
-        o0: usize,
-        y: usize,
-        x0: usize,
-    ) {
+    unsafe fn block<const Q: usize, const NV: usize>(a: Args<'_>, out: &mut [f32], o0: usize, y: usize, x0: usize) {
+        let Args { x, wt, b, e } = a;
         // SAFETY: the caller guarantees AVX2/FMA and the slice lengths (see `# Safety`).
         unsafe {
             let (oh, ow, kk) = (e.oh(), e.ow(), e.k * e.k);
@@ -224,9 +214,10 @@ mod avx2 {
 
     /// One output pixel in scalar code, in the vector loop's order.
     #[target_feature(enable = "avx2,fma")]
-    fn pixel(x: &[f32], wt: &[f32], bias: f32, e: Extents, o: usize, y: usize, xo: usize) -> f32 {
+    fn pixel(a: Args<'_>, o: usize, y: usize, xo: usize) -> f32 {
+        let Args { x, wt, b, e } = a;
         let kk = e.k * e.k;
-        let mut acc = bias;
+        let mut acc = b[o];
         for c in 0..e.c {
             for i in 0..e.k {
                 for j in 0..e.k {
