@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use dfdx::prelude::{Const, Cpu, Gradients, HasShape, Rank0, Rank1, Rank2, Rank4, Tensor};
-use dfdx::tensor::{SampleTensor, Trace, TensorFromVec};
+use dfdx::tensor::{SampleTensor, Trace, TensorFromVec, ZerosTensor};
 use dfdx::tensor_ops::{Backward, SumTo};
 use lepton::data::Dataset;
 use lepton::nn::checkpoint::{load_safetensors, save_safetensors, tensors_of};
@@ -578,6 +578,10 @@ fn linear_forward_matches_hand_computed_and_naive_values() {
     assert_all_close("linear forward, blocked inference", &plain, &expected, F64_RTOL);
     let taped = linear(x.leaky_trace(), &w, &b, true).unwrap().as_vec();
     assert_all_close("linear forward, taped", &taped, &expected, F64_RTOL);
+    // a zero-width input at that batch: the bias alone
+    let b3 = dev.tensor_from_vec(vec![0.5, -1.0, 2.0], Rank1::<3>::default());
+    let none = linear(dev.zeros::<Rank2<300, 0>>(), &dev.zeros::<Rank2<3, 0>>(), &b3, true).unwrap().as_vec();
+    assert_eq!(none, [0.5, -1.0, 2.0].repeat(300));
 }
 
 #[test]

@@ -47,11 +47,14 @@ where
     let wv = host_vec(weight)?;
     let bv = host_vec(bias)?;
     let mut out = vec![E::default(); n * OUT];
-    for row in out.chunks_exact_mut(OUT) {
-        row.copy_from_slice(&bv);
+    if OUT > 0 {
+        for row in out.chunks_exact_mut(OUT) {
+            row.copy_from_slice(&bv);
+        }
     }
     let w_t = MatRef { data: &wv, rows: IN, cols: OUT, rs: 1, cs: IN };
-    if T::OWNS_TAPE || n < 2 * INFERENCE_ROWS {
+    // (zero-width layers take the single product too: a chunk size of 0 is not allowed)
+    if T::OWNS_TAPE || n < 2 * INFERENCE_ROWS || IN == 0 || OUT == 0 {
         matmul_into("linear", &mut out, OUT, true, MatRef { data: &xv, rows: n, cols: IN, rs: IN, cs: 1 }, w_t)?;
     } else {
         // inference: blocks of rows on the pool's threads, each product on one thread
