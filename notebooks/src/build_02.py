@@ -19,9 +19,9 @@ faster network:
 6. the size table with CSR and relative-index overhead; every result in `out/02_pruning.parquet`.
 
 **Run time** (2 CPU cores, evcxr kernel): quick mode (`LEPTON_QUICK=1`, subsets and few epochs,
-what CI runs) about 5 minutes on a busy 2-core machine; full mode (all data, the recipe of the
-README) not yet timed as a notebook — its four gradual runs alone took about 10 minutes as the
-`prune_han` example.
+what CI runs) about 5 minutes on a busy 2-core machine; full mode (`LEPTON_QUICK=0`, all data,
+the recipe of the README) 786 s on 2026-12-02, sharing the cores with a `make test`, training
+its own dense baselines (faster when notebook 01's full-mode checkpoints exist).
 """)
 md(r"""
 ## Setup
