@@ -18,7 +18,7 @@ use lepton::prelude::*;
 pub fn targets(arch: Arch) -> Vec<(String, f64)> {
     let t: &[(&str, f64)] = match arch {
         Arch::LeNet300 | Arch::SmallMlp => &[("fc1.weight", 0.925), ("fc2.weight", 0.91), ("fc3.weight", 0.74)],
-        Arch::LeNet5 => &[("conv1.weight", 0.34), ("conv2.weight", 0.88), ("fc1.weight", 0.94), ("fc2.weight", 0.93), ("fc3.weight", 0.81)],
+        Arch::LeNet5 | Arch::LeNet5Padded => &[("conv1.weight", 0.34), ("conv2.weight", 0.88), ("fc1.weight", 0.94), ("fc2.weight", 0.93), ("fc3.weight", 0.81)],
     };
     t.iter().map(|(p, s)| (p.to_string(), *s)).collect()
 }

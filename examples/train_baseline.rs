@@ -1,7 +1,7 @@
 //! Trains the baselines of notebook 01 from the command line and prints test accuracy.
 //!
 //! ```text
-//! cargo run --release --example train_baseline -- <lenet300|lenet5> <fashion|mnist10k> [epochs] [seed]
+//! cargo run --release --example train_baseline -- <lenet300|lenet5|lenet5-pad2> <fashion|mnist10k> [epochs] [seed]
 //! ```
 //! Defaults: 10 epochs on Fashion-MNIST, 30 on MNIST-10k, seed 0, Adam 1e-3, batch 128.
 use lepton::prelude::*;
@@ -10,6 +10,7 @@ fn main() -> lepton::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arch = match args.first().map(String::as_str).unwrap_or("lenet300") {
         "lenet5" => Arch::LeNet5,
+        "lenet5-pad2" => Arch::LeNet5Padded,
         _ => Arch::LeNet300,
     };
     let fashion = args.get(1).map(String::as_str).unwrap_or("fashion") != "mnist10k";

@@ -2,7 +2,7 @@
 pub use crate::data::*;
 pub use crate::error::{LeptonError, Result};
 pub use crate::distill::{distill_runs, DistillConfig, Teacher};
-pub use crate::nn::{Arch, Classifier, LeNet300, LeNet5, LeNet5Net, Mlp, SmallMlp};
+pub use crate::nn::{Arch, Classifier, LeNet300, LeNet5, LeNet5Net, LeNet5Padded, Mlp, SmallMlp};
 pub use crate::prune::*;
 pub use crate::quant::*;
 pub use crate::report::*;

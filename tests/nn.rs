@@ -11,7 +11,7 @@ use dfdx::tensor::{SampleTensor, Trace, TensorFromVec, ZerosTensor};
 use dfdx::tensor_ops::{Backward, SumTo};
 use lepton::data::Dataset;
 use lepton::nn::checkpoint::{load_safetensors, save_safetensors, tensors_of};
-use lepton::nn::{conv2d, linear, linear_layer, max_pool2d, size_report, Classifier, Conv2d, LeNet300, LeNet5, MaxPool2d, SmallMlp};
+use lepton::nn::{conv2d, linear, linear_layer, max_pool2d, size_report, Classifier, Conv2d, LeNet300, LeNet5, LeNet5Padded, MaxPool2d, SmallMlp};
 use lepton::train::{Session, TrainConfig};
 use lepton::{nn::Arch, LeptonError};
 
@@ -684,6 +684,100 @@ fn lenet5_logits_shape_and_values_match_naive_network() {
     }
 }
 
+/// `x (n, 784)` as `(n, 1, 32, 32)`, zero-padded by 2 on every side.
+fn naive_pad2(x: &[f64], n: usize) -> Vec<f64> {
+    let mut out = vec![0.0; n * 32 * 32];
+    for i in 0..n {
+        for y in 0..28 {
+            for xx in 0..28 {
+                out[i * 1024 + (y + 2) * 32 + xx + 2] = x[i * 784 + y * 28 + xx];
+            }
+        }
+    }
+    out
+}
+
+/// The padded LeNet-5 in naive f64 loops: conv1 on 32×32 → 28×28, pool → 14, conv2 → 10,
+/// pool → 5, flatten 16·5·5 = 400.
+fn naive_lenet5_padded(xv: &[f64], n: usize, t: &[(String, Vec<usize>, Vec<f64>)]) -> Vec<f64> {
+    let p = |name: &str| t.iter().find(|(k, _, _)| k == name).map(|(_, _, v)| v.clone()).unwrap_or_else(|| panic!("no tensor {name}"));
+    let c1 = relu(naive_conv(&naive_pad2(xv, n), &p("conv1.weight"), &p("conv1.bias"), n, 1, 32, 32, 6, 5));
+    let p1 = naive_pool(&c1, n * 6, 28, 28, 2);
+    let c2 = relu(naive_conv(&p1, &p("conv2.weight"), &p("conv2.bias"), n, 6, 14, 14, 16, 5));
+    let p2 = naive_pool(&c2, n * 16, 10, 10, 2);
+    let f1 = relu(naive_linear(&p2, &p("fc1.weight"), &p("fc1.bias"), n, 400, 120));
+    let f2 = relu(naive_linear(&f1, &p("fc2.weight"), &p("fc2.bias"), n, 120, 84));
+    naive_linear(&f2, &p("fc3.weight"), &p("fc3.bias"), n, 84, 10)
+}
+
+#[test]
+fn lenet5_padded_logits_match_naive_padded_network() {
+    let dev = Cpu::seed_from_u64(14);
+    let model = <LeNet5Padded as Classifier>::build(&dev).unwrap();
+    let x = random_images(&dev, 3);
+    let xv = to_f64(&x.as_vec());
+    let logits = model.logits(x).unwrap();
+    assert_eq!(*logits.shape(), (3, 10));
+    let t: Vec<(String, Vec<usize>, Vec<f64>)> =
+        tensors_of(&model).into_iter().map(|(n, s, v)| (n, s, to_f64(&v))).collect();
+    let expected = naive_lenet5_padded(&xv, 3, &t);
+    for (i, (a, e)) in to_f64(&logits.as_vec()).iter().zip(&expected).enumerate() {
+        assert!((a - e).abs() <= F32_LOGIT_ATOL, "logit {i}: {a} vs naive {e}");
+    }
+    assert_eq!(<LeNet5Padded as Classifier>::arch_name(), "LeNet-5-pad2");
+    assert_eq!((Arch::LeNet5Padded.name(), Arch::LeNet5.name()), ("LeNet-5-pad2", "LeNet-5"));
+
+    let r = size_report("LeNet-5-pad2", &model);
+    assert_eq!((r.total_params(), r.total_bytes()), (61_706, 246_824));
+    let fc1: Vec<(&str, Vec<usize>)> =
+        r.tensors.iter().filter(|t| t.path.starts_with("fc1")).map(|t| (t.path.as_str(), t.shape.clone())).collect();
+    assert_eq!(fc1, vec![("fc1.weight", vec![120, 400]), ("fc1.bias", vec![120])]);
+}
+
+#[test]
+fn lenet5_padded_gradients_match_finite_differences() {
+    use dfdx::nn::BuildModule;
+    type Padded64 = lepton::nn::LeNet5Padded<f64, Cpu>;
+    let dev = Cpu::seed_from_u64(15);
+    let model = <Padded64 as BuildModule<Cpu, f64>>::build(&dev);
+    let x: Tensor<Rank2<2, 784>, f64, Cpu> = dev.sample_uniform();
+    let r: Tensor<Rank2<2, 10>, f64, Cpu> = dev.sample_normal();
+    let rv = r.as_vec();
+
+    let loss: Tensor<Rank0, f64, Cpu, _> = (model.try_forward(x.clone().traced(Gradients::leaky())).unwrap() * r.clone()).sum();
+    let grads = loss.backward();
+    // The analytic gradients of the first and the flatten-facing layers: padding moves where
+    // conv1's kernel lands and which 400 features fc1 sees.
+    let g_conv1 = grads.get(&model.conv1.weight).as_vec();
+    let g_conv1_b = grads.get(&model.conv1.bias).as_vec();
+    let g_fc1: Vec<f64> = grads.get(&model.fc1.weight).as_vec().into_iter().take(400).collect();
+
+    let loss_with = |edit: &dyn Fn(&mut Padded64, &[f64]), p: &[f64]| {
+        let mut m = model.clone();
+        edit(&mut m, p);
+        dot(&m.try_forward(x.clone()).unwrap().as_vec(), &rv)
+    };
+    let w1 = model.conv1.weight.as_vec();
+    let fd_conv1 = finite_diff(&w1, |p| loss_with(&|m, p| m.conv1.weight.copy_from(p), p));
+    let b1 = model.conv1.bias.as_vec();
+    let fd_conv1_b = finite_diff(&b1, |p| loss_with(&|m, p| m.conv1.bias.copy_from(p), p));
+    let wf = model.fc1.weight.as_vec();
+    let fd_fc1 = finite_diff(&wf[..400], |p| {
+        loss_with(
+            &|m, p| {
+                let mut all = wf.clone();
+                all[..400].copy_from_slice(p);
+                m.fc1.weight.copy_from(&all);
+            },
+            p,
+        )
+    });
+    assert_all_close("padded conv1 dL/dw", &g_conv1, &fd_conv1, FD_RTOL);
+    assert_all_close("padded conv1 dL/db", &g_conv1_b, &fd_conv1_b, FD_RTOL);
+    assert_all_close("padded fc1 dL/dw (row 0)", &g_fc1, &fd_fc1, FD_RTOL);
+    assert!(g_conv1.iter().any(|v| v.abs() > 1e-3), "conv1 gradient vanished");
+}
+
 #[test]
 fn size_reports_count_every_parameter() {
     let dev = Cpu::seed_from_u64(12);
@@ -793,17 +887,18 @@ fn checkpoint_round_trip_is_bit_exact() {
     let dir = Scratch::new("roundtrip");
     let dev = Cpu::seed_from_u64(20);
     let x = random_images(&dev, 4);
-    for arch in [Arch::LeNet300, Arch::LeNet5, Arch::SmallMlp] {
+    for arch in [Arch::LeNet300, Arch::LeNet5, Arch::SmallMlp, Arch::LeNet5Padded] {
         let path = dir.path(&format!("{arch}.safetensors"));
         match arch {
             Arch::LeNet300 => round_trip::<LeNet300>(&path, &x),
             Arch::LeNet5 => round_trip::<LeNet5>(&path, &x),
             Arch::SmallMlp => round_trip::<SmallMlp>(&path, &x),
+            Arch::LeNet5Padded => round_trip::<LeNet5Padded>(&path, &x),
         }
     }
     assert_eq!(
         dir.listing(),
-        vec!["LeNet-300-100.safetensors", "LeNet-5.safetensors", "MLP-784-100-50-10.safetensors"],
+        vec!["LeNet-300-100.safetensors", "LeNet-5-pad2.safetensors", "LeNet-5.safetensors", "MLP-784-100-50-10.safetensors"],
         "no temporary file left"
     );
 }

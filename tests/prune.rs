@@ -9,7 +9,7 @@ use common::{train_2k, test_500};
 use dfdx::prelude::Cpu;
 use lepton::data::Dataset;
 use lepton::nn::checkpoint::tensors_of;
-use lepton::nn::{Arch, Classifier, LeNet300, LeNet5, LeNet5Net, Mlp};
+use lepton::nn::{Arch, Classifier, LeNet300, LeNet5, LeNet5Net, LeNet5Padded, Mlp};
 use lepton::prune::*;
 use lepton::train::{predict_logits, Session, TrainConfig};
 use lepton::LeptonError;
@@ -300,6 +300,28 @@ fn removing_dead_channels_is_exact_lenet5() {
     // FLAT must be C2 · 16
     let e = Shrink::<LeNet5Net<4, 10, 150, 64, 32, 10>>::shrink(&big, Norm::L1).unwrap_err();
     assert!(matches!(e, LeptonError::Config { .. }), "{e}");
+}
+
+#[test]
+fn removing_dead_channels_is_exact_padded_lenet5() {
+    let mut t = tensors_of(&build::<LeNet5Padded>(7));
+    kill_units(&mut t, "conv1", 4);
+    kill_units(&mut t, "conv2", 10);
+    kill_units(&mut t, "fc1", 64);
+    kill_units(&mut t, "fc2", 32);
+    let big: LeNet5Padded = model_from_tensors(&t).unwrap();
+    // the padded net flattens 5·5 features per conv2 channel: 10 · 25 = 250
+    let small: LeNet5Net<4, 10, 250, 64, 32, 10> = big.shrink(Norm::L2).unwrap();
+    let d = max_abs_diff(&logits(&big, test_500()), &logits(&small, test_500()));
+    assert!(d <= LOGIT_TOL, "max |Δlogit| = {d}");
+    assert_eq!(<LeNet5Net<4, 10, 250, 64, 32, 10> as Classifier>::arch_name(), "LeNet-5-pad2-4-10-64-32-10");
+    let sizes: Vec<Vec<usize>> = tensors_of(&small).into_iter().map(|x| x.1).collect();
+    assert_eq!(sizes[4], vec![64, 250]);
+    // the unpadded flatten (10 · 16) does not fit the padded source's geometry
+    match Shrink::<LeNet5Net<4, 10, 160, 64, 32, 10>>::shrink(&big, Norm::L2) {
+        Err(LeptonError::Config { .. }) => {}
+        other => panic!("expected a Config error, got {:?}", other.map(|_| ())),
+    }
 }
 
 #[test]

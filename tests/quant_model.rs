@@ -183,6 +183,27 @@ fn quantize_weights_rejects_bad_bits_and_non_finite_weights_and_leaves_the_model
 }
 
 #[test]
+fn padded_lenet5_has_fake_quantization_but_a_typed_error_for_integer_inference() {
+    let mut s = session(Arch::LeNet5Padded);
+    let before = s.tensors();
+    let float_pred = s.predict(test_500()).unwrap();
+    let e = s.quantize_int8(&QuantConfig::default(), train_1k(), 1).unwrap_err();
+    assert!(is_config(&e) && e.to_string().contains("LeNet-5-pad2") && e.to_string().contains("400"), "{e}");
+    assert_eq!(s.tensors(), before, "the failed integer conversion leaves the model unchanged");
+    // weight quantization (simulated in f32) does not care about the input geometry: 8-bit
+    // per-channel codes, at most 255 distinct values per fc1 row
+    s.quantize_weights(&QScheme::int8_weights()).unwrap();
+    let t = s.tensors();
+    let fc1 = tensor(&t, "fc1.weight");
+    assert_eq!(fc1.1, vec![120, 400]);
+    assert!(fc1.2.chunks(400).all(|row| distinct(row) <= 255));
+    // 8-bit weights barely move the (untrained) network's decisions
+    let pred = s.predict(test_500()).unwrap();
+    let agree = pred.iter().zip(&float_pred).filter(|(a, b)| a == b).count();
+    assert!(agree * 100 >= 95 * pred.len(), "{agree} of {} predictions unchanged", pred.len());
+}
+
+#[test]
 fn write_tensors_checks_paths_and_shapes() {
     let mut model: LeNet300 = LeNet300::build(&Cpu::seed_from_u64(4)).unwrap();
     let e = write_tensors(&mut model, &[("fc9.weight".into(), vec![1], vec![0.0])]).unwrap_err();

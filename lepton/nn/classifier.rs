@@ -87,10 +87,11 @@ impl<const C1: usize, const C2: usize, const FLAT: usize, const F1: usize, const
     const CLASSES: usize = OUT;
 
     fn arch_name() -> String {
+        let pad = if super::models::lenet5_padded::<C2, FLAT>() { "-pad2" } else { "" };
         if (C1, C2, F1, F2, OUT) == (6, 16, 120, 84, 10) {
-            "LeNet-5".into()
+            format!("LeNet-5{pad}")
         } else {
-            format!("LeNet-5-{C1}-{C2}-{F1}-{F2}-{OUT}")
+            format!("LeNet-5{pad}-{C1}-{C2}-{F1}-{F2}-{OUT}")
         }
     }
 
@@ -114,6 +115,9 @@ pub enum Arch {
     LeNet5,
     /// [`super::SmallMlp`]: 784-100-50-10 MLP, 84,060 parameters.
     SmallMlp,
+    /// [`super::LeNet5Padded`]: LeNet-5 on the image zero-padded to 32×32 (LeCun et al. 1998's
+    /// sizes: conv 6@28×28, flatten 400), 120-84-10; 61,706 parameters.
+    LeNet5Padded,
 }
 
 impl Arch {
@@ -123,6 +127,7 @@ impl Arch {
             Arch::LeNet300 => "LeNet-300-100",
             Arch::LeNet5 => "LeNet-5",
             Arch::SmallMlp => "MLP-784-100-50-10",
+            Arch::LeNet5Padded => "LeNet-5-pad2",
         }
     }
 }

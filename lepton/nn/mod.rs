@@ -20,6 +20,6 @@ pub use dims::{ConvDim, PoolDim};
 pub use hook::{ActivationHook, ActivationPoint, NoHook};
 pub use kernels::CpuFloat;
 pub use linear::{linear, linear_layer};
-pub use models::{LeNet300, LeNet5, LeNet5Net, Mlp, SmallMlp};
+pub use models::{LeNet300, LeNet5, LeNet5Net, LeNet5Padded, Mlp, SmallMlp};
 pub use pool::{max_pool2d, MaxPool2d};
 pub use size::size_report;

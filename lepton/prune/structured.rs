@@ -201,10 +201,13 @@ impl<
     > Shrink<LeNet5Net<N1, N2, NFLAT, NF1, NF2, OUT, f32, Cpu>> for LeNet5Net<C1, C2, FLAT, F1, F2, OUT, f32, Cpu>
 {
     fn shrink(&self, norm: Norm) -> Result<LeNet5Net<N1, N2, NFLAT, NF1, NF2, OUT, f32, Cpu>> {
-        if NFLAT != N2 * 16 {
-            return Err(LeptonError::config("FLAT", NFLAT, format!("must equal C2 · 4 · 4 = {}", N2 * 16)));
+        // features per conv2 channel in the flatten: 4·4, or 5·5 for a padded input
+        let spatial = if crate::nn::models::lenet5_padded::<C2, FLAT>() { 25 } else { 16 };
+        if NFLAT != N2 * spatial {
+            let side = if spatial == 25 { "5 · 5" } else { "4 · 4" };
+            return Err(LeptonError::config("FLAT", NFLAT, format!("must equal C2 · {side} = {} (the source's geometry)", N2 * spatial)));
         }
-        let layers = chain(&[("conv1", 1), ("conv2", 25), ("fc1", 16), ("fc2", 1), ("fc3", 1)]);
+        let layers = chain(&[("conv1", 1), ("conv2", 25), ("fc1", spatial), ("fc2", 1), ("fc3", 1)]);
         let t = shrink_chain(&tensors_of(self), &layers, &[N1, N2, NF1, NF2], norm)?;
         model_from_tensors(&t)
     }

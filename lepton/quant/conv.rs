@@ -269,6 +269,11 @@ fn find<'a>(tensors: &'a [TensorValues], path: &str) -> Result<(&'a [usize], &'a
     Ok((s, v))
 }
 
+/// The side of conv2's pooled output when the 28×28 input is zero-padded by 2 (32×32).
+fn padded_side(convs: &[(&[f32], &[f32], usize, usize, usize)]) -> usize {
+    convs.iter().fold(SIDE + 4, |side, &(.., k)| side.saturating_sub(k.saturating_sub(1)) / 2)
+}
+
 fn float_lenet5(tensors: &[TensorValues]) -> Result<FloatLeNet5<'_>> {
     let shape_err = |path: &str, expected: Vec<usize>, found: &[usize]| LeptonError::Shape { op: "quantized LeNet-5", path: path.into(), expected, found: found.to_vec() };
     let mut side = SIDE;
@@ -291,6 +296,13 @@ fn float_lenet5(tensors: &[TensorValues]) -> Result<FloatLeNet5<'_>> {
         let (ws, w) = find(tensors, &format!("{name}.weight"))?;
         let (bs, b) = find(tensors, &format!("{name}.bias"))?;
         let &[o, i] = ws else { return Err(shape_err(name, vec![0, inputs], ws)) };
+        if name == "fc1" && i != inputs && i == channels * padded_side(&convs) * padded_side(&convs) {
+            return Err(LeptonError::config(
+                "model",
+                "LeNet-5-pad2",
+                format!("fc1 reads {i} features: the LeNet-5 pads its 28×28 input to 32×32, and integer inference runs unpadded LeNet-5s only (fake quantization with quantize_weights works on it)"),
+            ));
+        }
         if i != inputs || bs != [o] {
             return Err(shape_err(name, vec![o, inputs], ws));
         }

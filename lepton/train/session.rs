@@ -18,7 +18,7 @@ use super::evaluate::{argmax, check_data, evaluate_hooked, predict_logits_hooked
 use crate::data::Dataset;
 use crate::distill::{distill_loss, DistillConfig, Distillation, Teacher};
 use crate::error::{LeptonError, Result};
-use crate::nn::{checkpoint, size_report, Arch, Classifier, LeNet300, LeNet5, LeNet5Net, Mlp, NoHook, SmallMlp};
+use crate::nn::{checkpoint, size_report, Arch, Classifier, LeNet300, LeNet5, LeNet5Net, LeNet5Padded, Mlp, NoHook, SmallMlp};
 use crate::prune::{sensitivity_scan, GradualPruning, MaskSet, PruneMethod, SensitivityScan, SparsityReport, TensorValues};
 use crate::quant::{ActivationFakeQuant, TrainingQuant};
 use crate::report::{EpochRecord, EvalReport, History, SizeReport};
@@ -804,6 +804,7 @@ impl Session {
             Arch::LeNet300 => Box::new(TypedSession::<LeNet300>::new(train, val, config)?),
             Arch::LeNet5 => Box::new(TypedSession::<LeNet5>::new(train, val, config)?),
             Arch::SmallMlp => Box::new(TypedSession::<SmallMlp>::new(train, val, config)?),
+            Arch::LeNet5Padded => Box::new(TypedSession::<LeNet5Padded>::new(train, val, config)?),
         };
         Ok(Session { arch: Some(arch), inner })
     }
@@ -912,7 +913,7 @@ impl Session {
     /// `M` once (a few seconds in evcxr).
     pub fn from_model<M: Classifier>(model: M, train: Dataset, val: Option<Dataset>, config: TrainConfig) -> Result<Session> {
         let inner = TypedSession::<M>::from_model(model, train, val, config)?;
-        let arch = [Arch::LeNet300, Arch::LeNet5, Arch::SmallMlp].into_iter().find(|a| a.name() == M::arch_name());
+        let arch = [Arch::LeNet300, Arch::LeNet5, Arch::SmallMlp, Arch::LeNet5Padded].into_iter().find(|a| a.name() == M::arch_name());
         Ok(Session { arch, inner: Box::new(inner) })
     }
 
