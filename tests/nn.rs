@@ -644,6 +644,16 @@ fn random_images(dev: &Cpu, n: usize) -> Tensor<(usize, usize), f32, Cpu> {
     x
 }
 
+/// An f32 model's logits against a naive f64 re-implementation, within `F32_LOGIT_ATOL`.
+#[track_caller]
+fn assert_logits_near(logits: &Tensor<(usize, usize), f32, Cpu>, expected: &[f64]) {
+    let got = to_f64(&logits.as_vec());
+    assert_eq!(got.len(), expected.len(), "logit count");
+    for (i, (a, e)) in got.iter().zip(expected).enumerate() {
+        assert!((a - e).abs() <= F32_LOGIT_ATOL, "logit {i}: {a} vs naive {e}");
+    }
+}
+
 #[test]
 fn lenet300_logits_shape_and_values_match_naive_mlp() {
     let dev = Cpu::seed_from_u64(10);
@@ -657,9 +667,7 @@ fn lenet300_logits_shape_and_values_match_naive_mlp() {
     let h1 = relu(naive_linear(&xv, &param(&t, "fc1.weight"), &param(&t, "fc1.bias"), 3, 784, 300));
     let h2 = relu(naive_linear(&h1, &param(&t, "fc2.weight"), &param(&t, "fc2.bias"), 3, 300, 100));
     let expected = naive_linear(&h2, &param(&t, "fc3.weight"), &param(&t, "fc3.bias"), 3, 100, 10);
-    for (i, (a, e)) in to_f64(&logits.as_vec()).iter().zip(&expected).enumerate() {
-        assert!((a - e).abs() <= F32_LOGIT_ATOL, "logit {i}: {a} vs naive {e}");
-    }
+    assert_logits_near(&logits, &expected);
 }
 
 #[test]
@@ -679,9 +687,7 @@ fn lenet5_logits_shape_and_values_match_naive_network() {
     let f1 = relu(naive_linear(&p2, &param(&t, "fc1.weight"), &param(&t, "fc1.bias"), 3, 256, 120));
     let f2 = relu(naive_linear(&f1, &param(&t, "fc2.weight"), &param(&t, "fc2.bias"), 3, 120, 84));
     let expected = naive_linear(&f2, &param(&t, "fc3.weight"), &param(&t, "fc3.bias"), 3, 84, 10);
-    for (i, (a, e)) in to_f64(&logits.as_vec()).iter().zip(&expected).enumerate() {
-        assert!((a - e).abs() <= F32_LOGIT_ATOL, "logit {i}: {a} vs naive {e}");
-    }
+    assert_logits_near(&logits, &expected);
 }
 
 /// `x (n, 784)` as `(n, 1, 32, 32)`, zero-padded by 2 on every side.
@@ -699,8 +705,8 @@ fn naive_pad2(x: &[f64], n: usize) -> Vec<f64> {
 
 /// The padded LeNet-5 in naive f64 loops: conv1 on 32×32 → 28×28, pool → 14, conv2 → 10,
 /// pool → 5, flatten 16·5·5 = 400.
-fn naive_lenet5_padded(xv: &[f64], n: usize, t: &[(String, Vec<usize>, Vec<f64>)]) -> Vec<f64> {
-    let p = |name: &str| t.iter().find(|(k, _, _)| k == name).map(|(_, _, v)| v.clone()).unwrap_or_else(|| panic!("no tensor {name}"));
+fn naive_lenet5_padded(xv: &[f64], n: usize, t: &[(String, Vec<usize>, Vec<f32>)]) -> Vec<f64> {
+    let p = |name: &str| param(t, name);
     let c1 = relu(naive_conv(&naive_pad2(xv, n), &p("conv1.weight"), &p("conv1.bias"), n, 1, 32, 32, 6, 5));
     let p1 = naive_pool(&c1, n * 6, 28, 28, 2);
     let c2 = relu(naive_conv(&p1, &p("conv2.weight"), &p("conv2.bias"), n, 6, 14, 14, 16, 5));
@@ -718,12 +724,8 @@ fn lenet5_padded_logits_match_naive_padded_network() {
     let xv = to_f64(&x.as_vec());
     let logits = model.logits(x).unwrap();
     assert_eq!(*logits.shape(), (3, 10));
-    let t: Vec<(String, Vec<usize>, Vec<f64>)> =
-        tensors_of(&model).into_iter().map(|(n, s, v)| (n, s, to_f64(&v))).collect();
-    let expected = naive_lenet5_padded(&xv, 3, &t);
-    for (i, (a, e)) in to_f64(&logits.as_vec()).iter().zip(&expected).enumerate() {
-        assert!((a - e).abs() <= F32_LOGIT_ATOL, "logit {i}: {a} vs naive {e}");
-    }
+    let expected = naive_lenet5_padded(&xv, 3, &tensors_of(&model));
+    assert_logits_near(&logits, &expected);
     assert_eq!(<LeNet5Padded as Classifier>::arch_name(), "LeNet-5-pad2");
     assert_eq!((Arch::LeNet5Padded.name(), Arch::LeNet5.name()), ("LeNet-5-pad2", "LeNet-5"));
 

@@ -296,7 +296,7 @@ fn float_lenet5(tensors: &[TensorValues]) -> Result<FloatLeNet5<'_>> {
         let (ws, w) = find(tensors, &format!("{name}.weight"))?;
         let (bs, b) = find(tensors, &format!("{name}.bias"))?;
         let &[o, i] = ws else { return Err(shape_err(name, vec![0, inputs], ws)) };
-        if name == "fc1" && i != inputs && i == channels * padded_side(&convs) * padded_side(&convs) {
+        if name == "fc1" && i != inputs && i == channels * padded_side(&convs).pow(2) {
             return Err(LeptonError::config(
                 "model",
                 "LeNet-5-pad2",
