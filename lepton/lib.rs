@@ -13,6 +13,7 @@
 //! - [`distill`]: knowledge distillation (Hinton et al. 2015) from any model to any model.
 //! - [`report`]: histories and reports as Polars DataFrames (Parquet/CSV), SVG/PNG figures, and
 //!   inline display in the evcxr Jupyter kernel.
+//! - [`polars`]: the Polars types those DataFrames are made of (polars-core, polars-io).
 //!
 //! Notebooks start with `use lepton::prelude::*;`.
 #![forbid(unsafe_op_in_unsafe_fn)]
@@ -21,6 +22,7 @@ pub mod data;
 pub mod distill;
 pub mod error;
 pub mod nn;
+pub mod polars;
 pub mod prune;
 pub mod prelude;
 pub mod quant;

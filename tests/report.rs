@@ -8,7 +8,7 @@ use lepton::report::{
     SizeReport, Tabular, TensorSize,
 };
 use lepton::LeptonError;
-use polars::prelude::*;
+use lepton::polars::*;
 
 fn history() -> History {
     let epoch = |epoch, train_loss, train_accuracy, val_loss, val_accuracy| EpochRecord {

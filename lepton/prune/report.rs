@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use polars::prelude::DataFrame;
+use crate::polars::DataFrame;
 
 use super::mask::TensorValues;
 use super::sensitivity::SensitivityScan;

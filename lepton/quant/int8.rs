@@ -3,7 +3,7 @@
 //! `conv1.weight`, …) with the [`CalibrationReport`] of its activations, evaluated on datasets
 //! in integers.
 
-use polars::prelude::DataFrame;
+use crate::polars::DataFrame;
 use rayon::prelude::*;
 
 use super::affine::QParams;

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use polars::prelude::{Column, DataFrame};
+use crate::polars::{Column, DataFrame};
 
 use super::affine::{Granularity, QuantError};
 use super::size::{LayerBytes, QuantSize};

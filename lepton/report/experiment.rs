@@ -6,7 +6,7 @@
 use std::fs::File;
 use std::path::Path;
 
-use polars::prelude::{DataFrame, DataType, ParquetReader, SerReader};
+use crate::polars::{DataFrame, DataType, ParquetReader, SerReader};
 
 use super::table::{f64_col, frame, str_col, u64_col, Tabular};
 use crate::error::{LeptonError, Result};
@@ -153,7 +153,7 @@ fn null_error(name: &str) -> LeptonError {
 }
 
 /// Column `name` of `df`, cast to `dtype` (strict: values that do not fit are an error).
-fn cast(df: &DataFrame, name: &str, dtype: &DataType) -> Result<polars::prelude::Column> {
+fn cast(df: &DataFrame, name: &str, dtype: &DataType) -> Result<crate::polars::Column> {
     let col = df
         .column(name)
         .map_err(|e| LeptonError::table(column_what(name), e))?;
@@ -184,7 +184,7 @@ impl Tabular for ExperimentTable {
             str_col("model", r.iter().map(|x| x.model.as_str())),
             str_col("dataset", r.iter().map(|x| x.dataset.as_str())),
             str_col("stage", r.iter().map(|x| x.stage.as_str())),
-            polars::prelude::Column::new(
+            crate::polars::Column::new(
                 "seed".into(),
                 r.iter().map(|x| x.seed).collect::<Vec<u64>>(),
             ),

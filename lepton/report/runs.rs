@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use polars::prelude::DataFrame;
+use crate::polars::DataFrame;
 
 use super::figure::Figure;
 use super::html::{emit, escape_html};

@@ -8,7 +8,7 @@ use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use polars::prelude::{Column, CsvWriter, DataFrame, ParquetWriter, SerWriter};
+use crate::polars::{Column, CsvWriter, DataFrame, ParquetWriter, SerWriter};
 
 use super::types::{EvalReport, History, SizeReport};
 use crate::error::{LeptonError, Result};
