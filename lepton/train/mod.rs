@@ -4,6 +4,7 @@ mod config;
 mod evaluate;
 mod quant_session;
 mod session;
+mod snapshot;
 
 pub use config::{Optimizer, TrainConfig};
 pub use evaluate::{evaluate, evaluate_hooked, predict_logits, predict_logits_hooked};

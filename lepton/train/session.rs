@@ -7,14 +7,15 @@ use std::path::Path;
 use std::time::Instant;
 
 use dfdx::losses::cross_entropy_with_logits_loss;
-use dfdx::nn::{RecursiveWalker, TensorOptions, TensorVisitor, ViewTensorRef, ZeroGrads};
+use dfdx::nn::ZeroGrads;
 use dfdx::optim::{Adam, AdamConfig, Momentum, Optimizer as DfdxOptimizer, Sgd, SgdConfig, WeightDecay};
-use dfdx::prelude::{Cpu, Gradients, HasShape, Shape, Tensor};
+use dfdx::prelude::{Cpu, Gradients, Tensor};
 use dfdx::tensor::{AsArray, TensorFromVec, Trace};
-use dfdx::tensor_ops::{Backward, ReshapeTo};
+use dfdx::tensor_ops::Backward;
 
 use super::config::{check_learning_rate, Optimizer, TrainConfig};
 use super::evaluate::{argmax, check_data, evaluate_hooked, predict_logits_hooked};
+use super::snapshot::Snapshot;
 use crate::data::Dataset;
 use crate::distill::{distill_loss, DistillConfig, Distillation, Teacher};
 use crate::error::{LeptonError, Result};
@@ -78,9 +79,9 @@ pub struct TypedSession<M: Classifier> {
     steps: usize,
     grads: Option<Gradients<f32, Cpu>>,
     /// The weights before the latest optimiser step: the last weights known to give a finite
-    /// loss, restored when the next loss is not finite. (Cloning is cheap: dfdx shares the
-    /// buffers until the optimiser writes, then copies once.)
-    last_good: Option<M>,
+    /// loss, restored when the next loss is not finite (copied into reused buffers, so the
+    /// optimiser keeps updating the model's own buffers in place).
+    last_good: Snapshot,
     /// Pruning masks, re-applied after every optimiser step so pruned weights stay exactly 0.
     masks: Option<MaskSet>,
     /// A gradual-pruning schedule that updates `masks` during training.
@@ -100,45 +101,6 @@ fn mix_seed(seed: u64, epoch: usize) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
-}
-
-/// Whether every weight of `model` is finite. Called after every optimiser step, so it copies
-/// each tensor with one `memcpy` into a reused buffer (not `as_vec`, which walks an index
-/// iterator element by element).
-fn all_finite<M: Classifier>(model: &M) -> bool {
-    struct Finite {
-        ok: bool,
-        buf: Vec<f32>,
-    }
-    impl TensorVisitor<f32, Cpu> for Finite {
-        type Viewer = ViewTensorRef;
-        type Err = std::convert::Infallible;
-        type E2 = f32;
-        type D2 = Cpu;
-        fn visit<S: Shape>(
-            &mut self,
-            _opts: TensorOptions<S, f32, Cpu>,
-            t: &Tensor<S, f32, Cpu>,
-        ) -> std::result::Result<Option<Tensor<S, f32, Cpu>>, Self::Err> {
-            if !self.ok {
-                return Ok(None);
-            }
-            // `try_contiguous` gives a buffer of exactly `num_elements` (the same one for a
-            // parameter, whose strides are the standard ones), as `copy_into` needs.
-            match t.clone().try_contiguous() {
-                Ok(c) => {
-                    self.buf.resize(c.shape().num_elements(), 0.0);
-                    c.copy_into(&mut self.buf);
-                    self.ok = self.buf.iter().all(|x| x.is_finite());
-                }
-                Err(_) => self.ok = t.as_vec().iter().all(|x| x.is_finite()),
-            }
-            Ok(None)
-        }
-    }
-    let mut v = Finite { ok: true, buf: Vec::new() };
-    let _ = M::iter_tensors(&mut RecursiveWalker { m: model, f: &mut v });
-    v.ok
 }
 
 impl<M: Classifier> TypedSession<M> {
@@ -169,7 +131,7 @@ impl<M: Classifier> TypedSession<M> {
             val,
             steps: 0,
             grads: None,
-            last_good: None,
+            last_good: Snapshot::default(),
             masks: None,
             gradual: None,
             quant: TrainingQuant::default(),
@@ -295,15 +257,13 @@ impl<M: Classifier> TypedSession<M> {
             if !loss_value.is_finite() {
                 bar.finish_and_clear();
                 // the current weights gave this loss: go back to the ones before the last step
-                if let Some(good) = self.last_good.take() {
-                    self.model = good;
-                }
+                self.last_good.restore(&mut self.model)?;
                 return Err(LeptonError::NonFiniteLoss { epoch, step: step + 1, loss: loss_value });
             }
             let mut grads = loss.try_backward().map_err(|e| LeptonError::device("backward", e))?;
             // Quantization hook 2 (QAT, clipped STE): no gradient outside frozen ranges.
             self.quant.before_update(&self.model, &mut grads)?;
-            self.last_good = Some(self.model.clone());
+            self.last_good.take(&self.model);
             self.opt.update(&mut self.model, &grads)?;
             self.steps += 1;
             // Quantization hook 3 (k-means sharing): centroids move by the summed gradient of
@@ -320,17 +280,13 @@ impl<M: Classifier> TypedSession<M> {
             }
             // Per-group learning rates and frozen tensors: scale this step's change per tensor
             // (frozen ones get their old values back, bit for bit).
-            if let Some(before) = &self.last_good {
-                self.groups.apply(before, &mut self.model)?;
-            }
-            if !all_finite(&self.model) {
+            self.groups.apply_from(|path| self.last_good.get(path), &mut self.model)?;
+            if !self.last_good.all_finite(&self.model) {
                 // This step made some weights non-finite. The loss need not show it yet (ReLU
                 // maps NaN to 0 and max pooling skips NaN), so check the weights themselves,
                 // every step: `last_good` then always holds finite weights.
                 bar.finish_and_clear();
-                if let Some(good) = self.last_good.take() {
-                    self.model = good;
-                }
+                self.last_good.restore(&mut self.model)?;
                 return Err(LeptonError::NonFiniteLoss { epoch, step: step + 1, loss: f32::NAN });
             }
             self.model.try_zero_grads(&mut grads).map_err(|e| LeptonError::device("zero grads", e))?;

@@ -77,8 +77,24 @@ impl ParamGroups {
             return Ok(());
         }
         let old = values_where(before, |p| self.scale_of(p) != 1.0);
+        self.apply_from(|path| old.get(path).map(Vec::as_slice), after)
+    }
+
+    /// [`apply`](Self::apply) with the values before the step given by path (`None`: the tensor
+    /// is left as it is).
+    pub(crate) fn apply_from<'a, M: TensorCollection<f32, Cpu>>(
+        &self,
+        before: impl Fn(&str) -> Option<&'a [f32]>,
+        after: &mut M,
+    ) -> Result<()> {
+        if self.scales.is_empty() {
+            return Ok(());
+        }
         rewrite_tensors(after, |path, _shape, buf| {
-            let Some(prev) = old.get(path) else { return Ok(false) };
+            if self.scale_of(path) == 1.0 {
+                return Ok(false);
+            }
+            let Some(prev) = before(path) else { return Ok(false) };
             if prev.len() != buf.len() {
                 return Err(LeptonError::Shape { op: "learning-rate groups", path: path.to_string(), expected: vec![prev.len()], found: vec![buf.len()] });
             }
