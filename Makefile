@@ -1,7 +1,8 @@
 # lepton: developer entry points. `make help` lists them.
 # Everything a fresh machine needs (the evcxr Jupyter kernel, the Python venv, the
 # kernelspec, the warm evcxr cache) is installed by `make setup`, which `make lab`
-# and `make test` run first. Prerequisites: Rust stable (rustup), Python 3.11, GNU make.
+# and `make test` run first. Prerequisites: rustup (it installs the Rust version pinned in
+# rust-toolchain.toml), Python 3.11, GNU make.
 
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -19,7 +20,7 @@ VPY           := $(VENV)/bin/python
 KERNEL_DIR    := $(VENV)/share/jupyter/kernels/lepton-rust
 TIMED         := $(ROOT)/scripts/timed.sh
 
-.PHONY: help setup evcxr venv kernel warm lab test test-rust test-python test-notebooks bench clean-kernel
+.PHONY: help setup toolchain evcxr venv kernel warm lab test test-rust test-python test-notebooks bench clean-kernel
 
 help: ## Show this help
 	@echo "lepton - make targets:"
@@ -30,7 +31,10 @@ help: ## Show this help
 setup: warm ## Install everything: evcxr kernel, .venv, kernelspec, warm evcxr cache
 	@echo "setup complete"
 
-evcxr: ## Install evcxr_jupyter 0.22.0 with cargo unless present (~10-15 min once)
+toolchain: ## Install the Rust toolchain pinned in rust-toolchain.toml unless present (~15 s once)
+	@$(TIMED) "setup: Rust toolchain (rust-toolchain.toml)" scripts/ensure_toolchain.sh
+
+evcxr: toolchain ## Install evcxr_jupyter 0.22.0 with cargo unless present (~10-15 min once)
 	@$(TIMED) "setup: evcxr_jupyter $(EVCXR_VERSION)" scripts/install_evcxr.sh $(EVCXR_VERSION)
 
 venv: ## Create .venv from environment.yml's pip list (redone only when it changes)

@@ -9,6 +9,7 @@
 #                    incrementally and that :cache therefore never caches, is rebuilt only
 #                    when its sources changed
 #   Cargo.lock       = the repository's, copied into the slot at every start
+#   RUSTUP_TOOLCHAIN = rust-toolchain.toml's channel
 #   JUPYTER_PATH     = .evcxr/no-jupyter   keeps evcxr's start-up self-update away from
 #                    ~/.local/share/jupyter/kernels/rust
 # Usage (by Jupyter): evcxr_kernel.sh {connection_file}
@@ -40,6 +41,10 @@ mkdir -p "$EVCXR_TMPDIR"
 # parent (a clone under $HOME next to ~/.rustup) that relative path misses by one level and
 # the kernel dies with "dlopen failed". The sysroot's library directory on LD_LIBRARY_PATH
 # (searched before RUNPATH) makes loading independent of where the repository lives.
+# The repository's pinned toolchain (rust-toolchain.toml) for every cell, wherever the kernel
+# was started from.
+RUSTUP_TOOLCHAIN=$(sed -n 's/^channel *= *"\([^"]*\)".*/\1/p' "$root/rust-toolchain.toml")
+export RUSTUP_TOOLCHAIN
 sysroot=$(rustc --print sysroot)
 host=$(rustc -vV | sed -n 's/^host: //p')
 export LD_LIBRARY_PATH="$sysroot/lib/rustlib/$host/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"

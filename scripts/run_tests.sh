@@ -23,6 +23,9 @@ timed() { "$root/scripts/timed.sh" "$@"; }
 # 0. set-up. The test build runs in the background meanwhile: it is also the kernel's build of
 #    lepton (scripts/kernel_cargo_test.sh), and the evcxr install leaves a core idle for
 #    long stretches (rustc's single-threaded front end on rust-analyzer's largest crates).
+# The pinned toolchain first: the background build and `make evcxr` both run cargo, and rustup
+# would otherwise install a missing toolchain from both at once.
+timed "make toolchain" make -C "$root" toolchain || { echo "0 passed, 1 failed"; exit 1; }
 echo "==> kernel-shaped test build in the background (log: target/test-logs/cargo-build.log)"
 "$root/scripts/kernel_cargo_test.sh" --prebuild >"$logs/cargo-build.log" 2>&1 &
 build_pid=$!
