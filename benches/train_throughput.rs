@@ -1,8 +1,10 @@
 //! Training throughput (samples/s) of the two baselines, batch 128, Adam, on Fashion-MNIST:
 //! the real training loop (`Session::fit`: shuffle, batch, forward, backward, optimiser step).
 //!
-//! `cargo bench -p lepton-benches --bench train_throughput`. PyTorch CPU on the same 2 cores: ~55k samples/s
-//! (LeNet-300-100) and ~10k samples/s (LeNet-5).
+//! `cargo bench -p lepton-benches --bench train_throughput`. The guide quotes PyTorch CPU at ~55k
+//! (LeNet-300-100) and ~10k (LeNet-5) samples/s on 2 cores; `scripts/pytorch_reference.py
+//! <lenet300|lenet5> fashion --throughput` measures the same loop in PyTorch on this machine.
+//! Results: README, "Training throughput".
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use lepton::prelude::*;
 
