@@ -10,6 +10,7 @@
 #                    when its sources changed
 #   Cargo.lock       = the repository's, copied into the slot at every start
 #   RUSTUP_TOOLCHAIN = rust-toolchain.toml's channel
+#   CARGO_INCREMENTAL = 1 (see below)
 #   JUPYTER_PATH     = .evcxr/no-jupyter   keeps evcxr's start-up self-update away from
 #                    ~/.local/share/jupyter/kernels/rust
 # Usage (by Jupyter): evcxr_kernel.sh {connection_file}
@@ -45,6 +46,11 @@ mkdir -p "$EVCXR_TMPDIR"
 # was started from.
 RUSTUP_TOOLCHAIN=$(sed -n 's/^channel *= *"\([^"]*\)".*/\1/p' "$root/rust-toolchain.toml")
 export RUSTUP_TOOLCHAIN
+# Incremental compilation of the notebook's crate, always. With `CI` set, cargo 1.99 compiles
+# it without `-C incremental` although evcxr's manifest asks for it; evcxr's :cache then takes
+# that compile for a cacheable one, keyed by the command line alone, and serves the first
+# cell's library for every later cell ("dlsym failed" from the second cell on).
+export CARGO_INCREMENTAL=1
 sysroot=$(rustc --print sysroot)
 host=$(rustc -vV | sed -n 's/^host: //p')
 export LD_LIBRARY_PATH="$sysroot/lib/rustlib/$host/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"

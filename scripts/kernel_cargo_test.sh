@@ -90,6 +90,9 @@ cd "$dir"
 # The environment evcxr 0.22 gives cargo (eval_context.rs, cargo_command).
 export CARGO_TARGET_DIR=target CARGO_BUILD_BUILD_DIR=target CARGO_TERM_COLOR=never
 export RUSTFLAGS="-Cprefer-dynamic"
+# As scripts/evcxr_kernel.sh: incremental on even when CI is set (cargo 1.99 then turns it off),
+# so that lepton's fingerprints here and in the kernel agree.
+export CARGO_INCREMENTAL=1
 evcxr=$(command -v evcxr_jupyter || true)
 if [[ -n $evcxr && $mode != prebuild ]]; then
   # with :cache on, evcxr is the rustc wrapper and serves dependencies from its cache
