@@ -8,7 +8,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
-use dfdx::nn::{RecursiveWalker, TensorCollection, TensorOptions, TensorVisitor, ViewTensorMut, ViewTensorName, ViewTensorRef};
+use dfdx::nn::{RecursiveWalker, TensorCollection, TensorOptions, TensorVisitor, ViewTensorMut, ViewTensorName};
 use dfdx::prelude::{Cpu, HasShape, Shape, Tensor};
 use safetensors::tensor::{Dtype as SDtype, SafeTensors, TensorView};
 
@@ -127,22 +127,11 @@ pub fn load_safetensors<M: TensorCollection<f32, Cpu> + Clone>(model: &mut M, pa
 
 /// Every tensor of `model` as (path, shape, values), in the model's order.
 pub fn tensors_of<M: TensorCollection<f32, Cpu>>(model: &M) -> Vec<(String, Vec<usize>, Vec<f32>)> {
-    struct Values(Vec<(String, Vec<usize>, Vec<f32>)>);
-    impl TensorVisitor<f32, Cpu> for Values {
-        type Viewer = (ViewTensorRef, ViewTensorName);
-        type Err = std::convert::Infallible;
-        type E2 = f32;
-        type D2 = Cpu;
-        fn visit<S: Shape>(
-            &mut self,
-            _opts: TensorOptions<S, f32, Cpu>,
-            (t, path): (&Tensor<S, f32, Cpu>, String),
-        ) -> std::result::Result<Option<Tensor<S, f32, Cpu>>, Self::Err> {
-            self.0.push((path, t.shape().concrete().into_iter().collect(), t.as_vec()));
-            Ok(None)
-        }
-    }
-    let mut v = Values(Vec::new());
-    let _ = M::iter_tensors(&mut RecursiveWalker { m: (model, String::new()), f: &mut v });
-    v.0
+    let mut out = Vec::new();
+    // the closure never fails, so neither does the walk
+    let _ = super::visit::for_each_tensor(model, &mut Vec::new(), |path, shape, values| {
+        out.push((path.to_string(), shape.to_vec(), values.to_vec()));
+        Ok(())
+    });
+    out
 }

@@ -12,6 +12,7 @@ pub mod linear;
 pub mod models;
 pub mod pool;
 pub mod size;
+pub(crate) mod visit;
 
 pub use checkpoint::{load_safetensors, save_safetensors};
 pub use classifier::{Arch, Classifier};

@@ -4,10 +4,11 @@
 
 use std::collections::BTreeMap;
 
-use dfdx::nn::{RecursiveWalker, TensorCollection, TensorOptions, TensorVisitor, ViewTensorMut, ViewTensorName};
-use dfdx::prelude::{Cpu, HasShape, Shape, Tensor};
+use dfdx::nn::TensorCollection;
+use dfdx::prelude::Cpu;
 
 use crate::error::{LeptonError, Result};
+use crate::nn::visit::{for_each_tensor, rewrite_tensors};
 
 /// A tensor's path, shape and values (row-major), as [`crate::train::Session::tensors`] returns.
 pub type TensorValues = (String, Vec<usize>, Vec<f32>);
@@ -323,48 +324,29 @@ impl MaskSet {
     /// [`MaskSet::apply`] without the copy; a shape mismatch may leave some tensors masked.
     /// Used after every optimiser step, where the masks were checked when they were set.
     pub(crate) fn apply_in_place<M: TensorCollection<f32, Cpu>>(&self, model: &mut M) -> Result<()> {
-        let mut v = Apply { masks: self, buf: Vec::new(), seen: Vec::new() };
-        M::iter_tensors(&mut RecursiveWalker { m: (model, String::new()), f: &mut v })
-            .map_err(|(path, expected, found)| LeptonError::Shape { op: "apply mask", path, expected, found })?;
-        if let Some(missing) = self.masks.keys().find(|k| !v.seen.contains(*k)) {
-            return Err(LeptonError::config("mask", missing, "the model has no tensor with this path"));
-        }
-        Ok(())
-    }
-}
-
-struct Apply<'a> {
-    masks: &'a MaskSet,
-    buf: Vec<f32>,
-    seen: Vec<String>,
-}
-
-impl TensorVisitor<f32, Cpu> for Apply<'_> {
-    type Viewer = (ViewTensorMut, ViewTensorName);
-    type Err = (String, Vec<usize>, Vec<usize>);
-    type E2 = f32;
-    type D2 = Cpu;
-
-    fn visit<S: Shape>(
-        &mut self,
-        _opts: TensorOptions<S, f32, Cpu>,
-        (t, path): (&mut Tensor<S, f32, Cpu>, String),
-    ) -> std::result::Result<Option<Tensor<S, f32, Cpu>>, Self::Err> {
-        let Some(mask) = self.masks.masks.get(&path) else { return Ok(None) };
-        let shape: Vec<usize> = t.shape().concrete().into_iter().collect();
-        if shape != mask.shape {
-            return Err((path, shape, mask.shape.clone()));
-        }
-        self.buf.resize(mask.keep.len(), 0.0);
-        t.copy_into(&mut self.buf);
-        for (v, k) in self.buf.iter_mut().zip(&mask.keep) {
-            if !*k {
-                *v = 0.0;
+        let mut seen = 0usize;
+        rewrite_tensors(model, |path, shape, buf| {
+            let Some(mask) = self.masks.get(path) else { return Ok(false) };
+            if shape != mask.shape {
+                return Err(LeptonError::Shape { op: "apply mask", path: path.to_string(), expected: shape.to_vec(), found: mask.shape.clone() });
+            }
+            apply_to_values(mask, buf);
+            seen += 1;
+            Ok(true)
+        })?;
+        if seen < self.masks.len() {
+            // some mask's path is not a tensor of the model (each tensor path is visited once)
+            let mut paths = Vec::new();
+            let mut scratch = Vec::new();
+            for_each_tensor(model, &mut scratch, |path, _, _| {
+                paths.push(path.to_string());
+                Ok(())
+            })?;
+            if let Some(missing) = self.masks.keys().find(|k| !paths.contains(*k)) {
+                return Err(LeptonError::config("mask", missing, "the model has no tensor with this path"));
             }
         }
-        t.copy_from(&self.buf);
-        self.seen.push(path);
-        Ok(None)
+        Ok(())
     }
 }
 

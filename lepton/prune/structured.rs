@@ -19,12 +19,12 @@
 
 use std::collections::BTreeMap;
 
-use dfdx::nn::{RecursiveWalker, TensorOptions, TensorVisitor, ViewTensorMut, ViewTensorName};
-use dfdx::prelude::{Cpu, HasShape, Shape, Tensor};
+use dfdx::prelude::Cpu;
 
 use super::mask::TensorValues;
 use crate::error::{LeptonError, Result};
 use crate::nn::checkpoint::tensors_of;
+use crate::nn::visit::rewrite_tensors;
 use crate::nn::{Classifier, LeNet5Net, Mlp};
 
 /// How units are ranked.
@@ -135,34 +135,20 @@ pub fn shrink_chain(tensors: &[TensorValues], chain: &[ChainLayer], widths: &[us
 /// with its exact shape). Builds `M` first, so its weights come from a fixed seed and are then
 /// overwritten.
 pub fn model_from_tensors<M: Classifier>(tensors: &[TensorValues]) -> Result<M> {
-    struct Fill<'a> {
-        by_path: BTreeMap<&'a str, (&'a Vec<usize>, &'a Vec<f32>)>,
-    }
-    impl TensorVisitor<f32, Cpu> for Fill<'_> {
-        type Viewer = (ViewTensorMut, ViewTensorName);
-        type Err = LeptonError;
-        type E2 = f32;
-        type D2 = Cpu;
-        fn visit<S: Shape>(
-            &mut self,
-            _opts: TensorOptions<S, f32, Cpu>,
-            (t, path): (&mut Tensor<S, f32, Cpu>, String),
-        ) -> std::result::Result<Option<Tensor<S, f32, Cpu>>, Self::Err> {
-            let expected: Vec<usize> = t.shape().concrete().into_iter().collect();
-            let Some((shape, values)) = self.by_path.get(path.as_str()) else {
-                return Err(LeptonError::config("tensor path", path, "missing from the given tensors"));
-            };
-            if **shape != expected || values.len() != t.shape().num_elements() {
-                return Err(LeptonError::Shape { op: "load tensors", path, expected, found: (*shape).clone() });
-            }
-            t.copy_from(values);
-            Ok(None)
-        }
-    }
+    let by_path: BTreeMap<&str, (&[usize], &[f32])> =
+        tensors.iter().map(|(p, s, v)| (p.as_str(), (s.as_slice(), v.as_slice()))).collect();
     let dev: Cpu = dfdx::tensor::Cpu::default();
     let mut model = M::build(&dev)?;
-    let mut fill = Fill { by_path: tensors.iter().map(|(p, s, v)| (p.as_str(), (s, v))).collect() };
-    M::iter_tensors(&mut RecursiveWalker { m: (&mut model, String::new()), f: &mut fill })?;
+    rewrite_tensors(&mut model, |path, expected, buf| {
+        let Some(&(shape, values)) = by_path.get(path) else {
+            return Err(LeptonError::config("tensor path", path, "missing from the given tensors"));
+        };
+        if shape != expected || values.len() != buf.len() {
+            return Err(LeptonError::Shape { op: "load tensors", path: path.to_string(), expected: expected.to_vec(), found: shape.to_vec() });
+        }
+        buf.copy_from_slice(values);
+        Ok(true)
+    })?;
     Ok(model)
 }
 

@@ -8,8 +8,8 @@
 
 use std::collections::BTreeMap;
 
-use dfdx::nn::{RecursiveWalker, TensorCollection, TensorOptions, TensorVisitor, ViewTensorMut, ViewTensorName, ViewTensorRef};
-use dfdx::prelude::{Cpu, Gradients, HasShape, Shape, Tensor};
+use dfdx::nn::TensorCollection;
+use dfdx::prelude::{Cpu, Gradients};
 
 use super::affine::{Granularity, QScheme, QuantError, QuantizedTensor};
 use super::kmeans::{KMeansConfig, SharedWeights};
@@ -18,6 +18,7 @@ use super::report::{QuantLayer, QuantMethod, QuantReport};
 use super::size::{LayerBytes, QuantSize};
 use crate::error::{LeptonError, Result};
 use crate::nn::checkpoint::tensors_of;
+use crate::nn::visit::{rewrite_tensors, with_gradients};
 use crate::prune::TensorValues;
 
 /// Whether a tensor of `shape` is a weight that model-level quantization replaces (2 or more
@@ -35,89 +36,7 @@ pub(crate) fn check_finite_tensor(path: &str, values: &[f32]) -> Result<()> {
 }
 
 // ---------------------------------------------------------------------------------------
-// Visitors
-
-/// Copies every tensor into a buffer, lets `f` change it, and writes it back when `f` returns
-/// `true`. Writing keeps the tensor's id, so gradients computed through a rewritten clone of
-/// a model belong to the original's parameters.
-struct Rewrite<F> {
-    f: F,
-    buf: Vec<f32>,
-}
-
-impl<F: FnMut(&str, &[usize], &mut [f32]) -> Result<bool>> TensorVisitor<f32, Cpu> for Rewrite<F> {
-    type Viewer = (ViewTensorMut, ViewTensorName);
-    type Err = LeptonError;
-    type E2 = f32;
-    type D2 = Cpu;
-
-    fn visit<S: Shape>(
-        &mut self,
-        _opts: TensorOptions<S, f32, Cpu>,
-        (t, path): (&mut Tensor<S, f32, Cpu>, String),
-    ) -> std::result::Result<Option<Tensor<S, f32, Cpu>>, Self::Err> {
-        let shape: Vec<usize> = t.shape().concrete().into_iter().collect();
-        self.buf.resize(t.shape().num_elements(), 0.0);
-        // parameters are contiguous with standard strides: the buffer is row-major
-        t.copy_into(&mut self.buf);
-        if (self.f)(&path, &shape, &mut self.buf)? {
-            t.copy_from(&self.buf);
-        }
-        Ok(None)
-    }
-}
-
-/// Runs `f(path, shape, values)` on every tensor of `model` in place (see [`Rewrite`]). An
-/// error may leave earlier tensors rewritten; callers that need atomicity work on a clone.
-pub(crate) fn rewrite_tensors<M, F>(model: &mut M, f: F) -> Result<()>
-where
-    M: TensorCollection<f32, Cpu>,
-    F: FnMut(&str, &[usize], &mut [f32]) -> Result<bool>,
-{
-    let mut v = Rewrite { f, buf: Vec::new() };
-    M::iter_tensors(&mut RecursiveWalker { m: (model, String::new()), f: &mut v })?;
-    Ok(())
-}
-
-/// Calls `f(path, values, gradient)` for every tensor of `model` with its gradient in `grads`
-/// (allocated as zeros when the tensor has none), the gradient mutable.
-struct WithGrads<'g, F> {
-    grads: &'g mut Gradients<f32, Cpu>,
-    f: F,
-    buf: Vec<f32>,
-}
-
-impl<F: FnMut(&str, &[f32], &mut [f32]) -> Result<()>> TensorVisitor<f32, Cpu> for WithGrads<'_, F> {
-    type Viewer = (ViewTensorRef, ViewTensorName);
-    type Err = LeptonError;
-    type E2 = f32;
-    type D2 = Cpu;
-
-    fn visit<S: Shape>(
-        &mut self,
-        _opts: TensorOptions<S, f32, Cpu>,
-        (t, path): (&Tensor<S, f32, Cpu>, String),
-    ) -> std::result::Result<Option<Tensor<S, f32, Cpu>>, Self::Err> {
-        self.buf.resize(t.shape().num_elements(), 0.0);
-        t.copy_into(&mut self.buf);
-        let g = self.grads.get_or_alloc_mut(t).map_err(|e| LeptonError::device("gradient of a weight", e))?;
-        if g.len() != self.buf.len() {
-            return Err(LeptonError::Shape { op: "gradient", path, expected: vec![self.buf.len()], found: vec![g.len()] });
-        }
-        (self.f)(&path, &self.buf, g.as_mut_slice())?;
-        Ok(None)
-    }
-}
-
-pub(crate) fn with_gradients<M, F>(model: &M, grads: &mut Gradients<f32, Cpu>, f: F) -> Result<()>
-where
-    M: TensorCollection<f32, Cpu>,
-    F: FnMut(&str, &[f32], &mut [f32]) -> Result<()>,
-{
-    let mut v = WithGrads { grads, f, buf: Vec::new() };
-    M::iter_tensors(&mut RecursiveWalker { m: (model, String::new()), f: &mut v })?;
-    Ok(())
-}
+// Writing tensors by path
 
 /// Writes `tensors` (path, shape, values) into `model` by path. Every path must exist with the
 /// same shape; tensors not listed keep their values. On any error the model is unchanged.

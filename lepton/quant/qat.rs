@@ -36,7 +36,8 @@ use dfdx::tensor::{PutTape, SplitTape, TensorFromVec};
 use dfdx::tensor_ops::Device;
 
 use super::affine::{check_bits, Granularity, QParams, QScheme, QuantizedTensor};
-use super::model::{check_finite_tensor, is_quantized_weight, quantize_tensors_with, rewrite_tensors, scheme_name, with_gradients};
+use super::model::{check_finite_tensor, is_quantized_weight, quantize_tensors_with, scheme_name};
+use crate::nn::visit::{rewrite_tensors, with_gradients};
 use super::report::QuantReport;
 use crate::error::{LeptonError, Result};
 use crate::nn::hook::{ActivationHook, ActivationPoint};

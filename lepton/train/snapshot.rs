@@ -8,10 +8,11 @@
 //! costs one `memcpy` per tensor and leaves the model's buffers uniquely owned, so the optimiser
 //! updates them in place.
 
-use dfdx::nn::{RecursiveWalker, TensorCollection, TensorOptions, TensorVisitor, ViewTensorMut, ViewTensorName, ViewTensorRef};
+use dfdx::nn::{RecursiveWalker, TensorCollection, TensorOptions, TensorVisitor, ViewTensorName, ViewTensorRef};
 use dfdx::prelude::{Cpu, HasShape, Shape, Tensor};
 
 use crate::error::{LeptonError, Result};
+use crate::nn::visit::{for_each_tensor, rewrite_tensors};
 
 /// Every tensor of a model by path, in the model's visiting order.
 #[derive(Default)]
@@ -83,71 +84,35 @@ impl Snapshot {
     /// Writes the snapshot back into `model` (nothing happens before the first `take`).
     /// Errors if `model`'s tensors are not the ones the snapshot was taken from.
     pub(crate) fn restore<M: TensorCollection<f32, Cpu>>(&self, model: &mut M) -> Result<()> {
-        struct Restore<'a> {
-            tensors: &'a [(String, Vec<f32>)],
-        }
-        impl TensorVisitor<f32, Cpu> for Restore<'_> {
-            type Viewer = (ViewTensorMut, ViewTensorName);
-            type Err = LeptonError;
-            type E2 = f32;
-            type D2 = Cpu;
-            fn visit<S: Shape>(
-                &mut self,
-                _opts: TensorOptions<S, f32, Cpu>,
-                (t, path): (&mut Tensor<S, f32, Cpu>, String),
-            ) -> std::result::Result<Option<Tensor<S, f32, Cpu>>, Self::Err> {
-                let n = t.shape().num_elements();
-                match self.tensors.iter().find(|(p, _)| *p == path) {
-                    Some((_, v)) if v.len() == n => t.copy_from(v),
-                    Some((_, v)) => {
-                        return Err(LeptonError::Shape {
-                            op: "restore weights",
-                            path,
-                            expected: vec![v.len()],
-                            found: vec![n],
-                        })
-                    }
-                    None => {
-                        return Err(LeptonError::config("restore weights", path, "the snapshot has no tensor with this path"))
-                    }
-                }
-                Ok(None)
-            }
-        }
         if !self.valid {
             return Ok(());
         }
-        M::iter_tensors(&mut RecursiveWalker { m: (model, String::new()), f: &mut Restore { tensors: &self.tensors } })
-            .map(|_| ())
+        rewrite_tensors(model, |path, _shape, buf| match self.tensors.iter().find(|(p, _)| p == path) {
+            Some((_, v)) if v.len() == buf.len() => {
+                buf.copy_from_slice(v);
+                Ok(true)
+            }
+            Some((_, v)) => Err(LeptonError::Shape {
+                op: "restore weights",
+                path: path.to_string(),
+                expected: vec![v.len()],
+                found: vec![buf.len()],
+            }),
+            None => Err(LeptonError::config("restore weights", path, "the snapshot has no tensor with this path")),
+        })
     }
 
     /// Whether every weight of `model` is finite (reuses one scratch buffer).
     pub(crate) fn all_finite<M: TensorCollection<f32, Cpu>>(&mut self, model: &M) -> bool {
-        struct Finite<'a> {
-            ok: bool,
-            buf: &'a mut Vec<f32>,
-        }
-        impl TensorVisitor<f32, Cpu> for Finite<'_> {
-            type Viewer = ViewTensorRef;
-            type Err = std::convert::Infallible;
-            type E2 = f32;
-            type D2 = Cpu;
-            fn visit<S: Shape>(
-                &mut self,
-                _opts: TensorOptions<S, f32, Cpu>,
-                t: &Tensor<S, f32, Cpu>,
-            ) -> std::result::Result<Option<Tensor<S, f32, Cpu>>, Self::Err> {
-                if self.ok {
-                    self.buf.resize(t.shape().num_elements(), 0.0);
-                    copy_out(t, self.buf);
-                    self.ok = self.buf.iter().all(|x| x.is_finite());
-                }
-                Ok(None)
+        // the first non-finite tensor stops the walk with an error
+        for_each_tensor(model, &mut self.scratch, |path, _shape, values| {
+            if values.iter().all(|x| x.is_finite()) {
+                Ok(())
+            } else {
+                Err(LeptonError::config("weights", path, "not finite"))
             }
-        }
-        let mut v = Finite { ok: true, buf: &mut self.scratch };
-        let _ = M::iter_tensors(&mut RecursiveWalker { m: model, f: &mut v });
-        v.ok
+        })
+        .is_ok()
     }
 }
 

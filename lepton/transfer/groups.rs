@@ -2,11 +2,11 @@
 
 use std::collections::BTreeMap;
 
-use dfdx::nn::{RecursiveWalker, TensorCollection, TensorOptions, TensorVisitor, ViewTensorName, ViewTensorRef};
-use dfdx::prelude::{Cpu, HasShape, Shape, Tensor};
+use dfdx::nn::TensorCollection;
+use dfdx::prelude::Cpu;
 use super::head::under_prefix;
 use crate::error::{LeptonError, Result};
-use crate::quant::model::rewrite_tensors;
+use crate::nn::visit::{for_each_tensor, rewrite_tensors};
 
 /// Learning-rate scales by tensor-path prefix, applied after every optimiser step.
 ///
@@ -76,7 +76,7 @@ impl ParamGroups {
         if self.scales.is_empty() {
             return Ok(());
         }
-        let old = values_where(before, |p| self.scale_of(p) != 1.0);
+        let old = values_where(before, |p| self.scale_of(p) != 1.0)?;
         self.apply_from(|path| old.get(path).map(Vec::as_slice), after)
     }
 
@@ -112,30 +112,13 @@ impl ParamGroups {
 }
 
 /// The values of the tensors of `model` whose path satisfies `keep`, by path.
-fn values_where<M: TensorCollection<f32, Cpu>>(model: &M, keep: impl Fn(&str) -> bool) -> BTreeMap<String, Vec<f32>> {
-    struct Collect<F> {
-        keep: F,
-        out: BTreeMap<String, Vec<f32>>,
-    }
-    impl<F: Fn(&str) -> bool> TensorVisitor<f32, Cpu> for Collect<F> {
-        type Viewer = (ViewTensorRef, ViewTensorName);
-        type Err = std::convert::Infallible;
-        type E2 = f32;
-        type D2 = Cpu;
-        fn visit<S: Shape>(
-            &mut self,
-            _opts: TensorOptions<S, f32, Cpu>,
-            (t, path): (&Tensor<S, f32, Cpu>, String),
-        ) -> std::result::Result<Option<Tensor<S, f32, Cpu>>, Self::Err> {
-            if (self.keep)(&path) {
-                let mut buf = vec![0.0; t.shape().num_elements()];
-                t.copy_into(&mut buf);
-                self.out.insert(path, buf);
-            }
-            Ok(None)
+fn values_where<M: TensorCollection<f32, Cpu>>(model: &M, keep: impl Fn(&str) -> bool) -> Result<BTreeMap<String, Vec<f32>>> {
+    let mut out = BTreeMap::new();
+    for_each_tensor(model, &mut Vec::new(), |path, _shape, values| {
+        if keep(path) {
+            out.insert(path.to_string(), values.to_vec());
         }
-    }
-    let mut v = Collect { keep, out: BTreeMap::new() };
-    let _ = M::iter_tensors(&mut RecursiveWalker { m: (model, String::new()), f: &mut v });
-    v.out
+        Ok(())
+    })?;
+    Ok(out)
 }
