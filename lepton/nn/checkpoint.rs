@@ -8,8 +8,8 @@
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
-use dfdx::nn::{RecursiveWalker, TensorCollection, TensorOptions, TensorVisitor, ViewTensorMut, ViewTensorName};
-use dfdx::prelude::{Cpu, HasShape, Shape, Tensor};
+use dfdx::nn::TensorCollection;
+use dfdx::prelude::Cpu;
 use safetensors::tensor::{Dtype as SDtype, SafeTensors, TensorView};
 
 use crate::error::{LeptonError, Result};
@@ -63,45 +63,6 @@ pub fn save_safetensors<M: TensorCollection<f32, Cpu>>(model: &M, path: impl AsR
     write_atomic(path.as_ref(), &bytes)
 }
 
-struct Load<'a> {
-    file: &'a SafeTensors<'a>,
-    seen: BTreeSet<String>,
-    error: Option<String>,
-}
-
-impl<'a> TensorVisitor<f32, Cpu> for Load<'a> {
-    type Viewer = (ViewTensorMut, ViewTensorName);
-    type Err = String;
-    type E2 = f32;
-    type D2 = Cpu;
-
-    fn visit<S: Shape>(
-        &mut self,
-        _opts: TensorOptions<S, f32, Cpu>,
-        (t, path): (&mut Tensor<S, f32, Cpu>, String),
-    ) -> std::result::Result<Option<Tensor<S, f32, Cpu>>, Self::Err> {
-        let view = self.file.tensor(&path).map_err(|_| format!("tensor {path:?} is missing"))?;
-        if view.dtype() != SDtype::F32 {
-            return Err(format!("tensor {path:?} has dtype {:?}, expected F32", view.dtype()));
-        }
-        let expected: Vec<usize> = t.shape().concrete().into_iter().collect();
-        if view.shape() != expected.as_slice() {
-            return Err(format!("tensor {path:?} has shape {:?}, expected {:?}", view.shape(), expected));
-        }
-        let values: Vec<f32> = view
-            .data()
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
-        if values.len() != t.shape().num_elements() {
-            return Err(format!("tensor {path:?} holds {} values, expected {}", values.len(), t.shape().num_elements()));
-        }
-        t.copy_from(&values);
-        self.seen.insert(path);
-        Ok(None)
-    }
-}
-
 /// Loads weights saved by [`save_safetensors`] (or any safetensors file with the same names,
 /// dtypes and shapes) into `model`. On any error the model is left unchanged.
 pub fn load_safetensors<M: TensorCollection<f32, Cpu> + Clone>(model: &mut M, path: impl AsRef<Path>) -> Result<()> {
@@ -110,14 +71,26 @@ pub fn load_safetensors<M: TensorCollection<f32, Cpu> + Clone>(model: &mut M, pa
     let err = |reason: String| LeptonError::Checkpoint { path: path.to_path_buf(), reason };
     let file = SafeTensors::deserialize(&bytes).map_err(|e| err(format!("not a safetensors file: {e:?}")))?;
     let mut candidate = model.clone();
-    let mut loader = Load { file: &file, seen: BTreeSet::new(), error: None };
-    if let Err(reason) = M::iter_tensors(&mut RecursiveWalker { m: (&mut candidate, String::new()), f: &mut loader }) {
-        loader.error = Some(reason);
-    }
-    if let Some(reason) = loader.error {
-        return Err(err(reason));
-    }
-    let extra: Vec<String> = file.names().into_iter().filter(|n| !loader.seen.contains(*n)).cloned().collect();
+    let mut seen = BTreeSet::new();
+    super::visit::rewrite_tensors(&mut candidate, |name, expected, buf| {
+        let view = file.tensor(name).map_err(|_| err(format!("tensor {name:?} is missing")))?;
+        if view.dtype() != SDtype::F32 {
+            return Err(err(format!("tensor {name:?} has dtype {:?}, expected F32", view.dtype())));
+        }
+        if view.shape() != expected {
+            return Err(err(format!("tensor {name:?} has shape {:?}, expected {:?}", view.shape(), expected)));
+        }
+        let values = view.data().chunks_exact(4);
+        if values.len() != buf.len() {
+            return Err(err(format!("tensor {name:?} holds {} values, expected {}", values.len(), buf.len())));
+        }
+        for (v, c) in buf.iter_mut().zip(values) {
+            *v = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+        }
+        seen.insert(name.to_string());
+        Ok(true)
+    })?;
+    let extra: Vec<String> = file.names().into_iter().filter(|n| !seen.contains(*n)).cloned().collect();
     if !extra.is_empty() {
         return Err(err(format!("file has tensors the model does not: {extra:?}")));
     }
