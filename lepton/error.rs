@@ -96,7 +96,7 @@ impl LeptonError {
         LeptonError::Device { op, reason: err.to_string() }
     }
 
-    /// A [`LeptonError::Table`] from a Polars error.
+    /// A [`LeptonError::Table`]: a malformed table or column, or a Polars / file-format error.
     pub fn table(what: impl Into<String>, err: impl std::fmt::Display) -> Self {
         LeptonError::Table { what: what.into(), reason: err.to_string() }
     }

@@ -11,9 +11,13 @@
 //!   k-means weight sharing and size accounting.
 //! - [`transfer`]: typed head swap, freezing and per-group learning rates, few-shot experiments.
 //! - [`distill`]: knowledge distillation (Hinton et al. 2015) from any model to any model.
-//! - [`report`]: histories and reports as Polars DataFrames (Parquet/CSV), SVG/PNG figures, and
-//!   inline display in the evcxr Jupyter kernel.
-//! - [`polars`]: the Polars types those DataFrames are made of (polars-core, polars-io).
+//! - [`report`]: histories and reports as typed tables, SVG/PNG figures, and inline display in
+//!   the evcxr Jupyter kernel.
+//!
+//! Polars lives in a second crate, `lepton-polars` (`lepton-polars/`): every lepton table as a
+//! Polars DataFrame, written to Parquet and CSV, and read back. A notebook loads it with its own
+//! `:dep` where it exports results, so that `:dep lepton` stays short (docs/DESIGN.md,
+//! "Notebook start-up").
 //!
 //! Notebooks start with `use lepton::prelude::*;`.
 #![forbid(unsafe_op_in_unsafe_fn)]
@@ -22,7 +26,6 @@ pub mod data;
 pub mod distill;
 pub mod error;
 pub mod nn;
-pub mod polars;
 pub mod prune;
 pub mod prelude;
 pub mod quant;

@@ -12,9 +12,9 @@
 # [profile.dev], -Cprefer-dynamic, --target, per-package opt-levels from
 # .evcxr/.cargo/config.toml, and the repository's Cargo.lock, which scripts/evcxr_kernel.sh
 # also copies into every slot). cargo then shares every dependency, and lepton itself,
-# between the tests and the kernel. `cargo test -p lepton` runs lepton's unit, integration,
-# example and doc tests (a path dependency can be tested by -p); lepton is built at
-# opt-level 2, as in the kernel. `cargo test` / `make test-rust` at the root still run the
+# between the tests and the kernel. `cargo test -p lepton -p lepton-polars` runs the unit,
+# integration, example and doc tests of both crates (a path dependency can be tested by -p);
+# they are built at opt-level 2, as in the kernel. `cargo test` / `make test-rust` at the root still run the
 # same tests with the root manifest's profile.
 #
 # Modes:
@@ -23,9 +23,10 @@
 #                                             evcxr yet, so `make test` runs it while evcxr
 #                                             installs (the kernel later finds it all fresh:
 #                                             cargo's fingerprints ignore the rustc wrapper)
-#   kernel_cargo_test.sh run [--quiet] --example NAME -- ARGS
-#                                             build example NAME in the same slot (`cargo build
-#                                             -p lepton --example`; `cargo run -p` refuses a
+#   kernel_cargo_test.sh run [--quiet] [-p PACKAGE] --example NAME -- ARGS
+#                                             build example NAME of PACKAGE (default lepton) in
+#                                             the same slot (`cargo build -p PACKAGE --example`;
+#                                             `cargo run -p` refuses a
 #                                             path dependency) and run it with ARGS (the
 #                                             Python interop test uses it, LEPTON_INTEROP_CMD)
 # When a running kernel holds slot-0, the build goes to .evcxr/work/cargo-test instead and
@@ -52,7 +53,8 @@ else
 fi
 
 # The crate evcxr 0.22 writes for a notebook (evcxr/src/module.rs, get_cargo_toml_contents)
-# with `:dep lepton = { path = "<repo>" }` and the default `:opt 2`.
+# with `:dep lepton = { path = "<repo>" }`, `:dep lepton-polars = { path = "<repo>/lepton-polars" }`
+# and the default `:opt 2`.
 mkdir -p "$dir/src" "$dir/.cargo"
 [[ -f $dir/src/lib.rs ]] || : >"$dir/src/lib.rs"
 cat >"$dir/Cargo.toml" <<EOF
@@ -80,6 +82,7 @@ overflow-checks = true
 
 [dependencies]
 lepton = { path = "$root" }
+lepton-polars = { path = "$root/lepton-polars" }
 
 EOF
 printf '\n[net]\noffline = %s\n' true >"$dir/.cargo/config.toml"
@@ -107,16 +110,17 @@ case $mode in
               cargo fetch --locked --manifest-path "$root/Cargo.toml" >"$dir/fetch.log" 2>&1 \
                 || { echo "kernel_cargo_test.sh: cargo fetch failed:" >&2; cat "$dir/fetch.log" >&2; }
             fi
-            exec cargo test --offline -p lepton --target "$target" --no-run "$@" ;;
+            exec cargo test --offline -p lepton -p lepton-polars --target "$target" --no-run "$@" ;;
   run)
     # `cargo run -p` takes only workspace members, and lepton is a path dependency here:
     # build the example with `cargo build -p lepton --example NAME` (cargo options before
     # `--`), then run its binary with the arguments after `--`.
-    cargo_args=() prog_args=() example=
+    cargo_args=() prog_args=() example= package=lepton
     while (( $# )); do
       case $1 in
         --) shift; prog_args=("$@"); break ;;
         --example) example=${2:-}; cargo_args+=("$1" "${2:-}"); shift 2 || shift ;;
+        -p|--package) package=${2:-}; shift 2 || shift ;;
         *) cargo_args+=("$1"); shift ;;
       esac
     done
@@ -124,9 +128,9 @@ case $mode in
       echo "kernel_cargo_test.sh run: needs --example NAME" >&2
       exit 2
     fi
-    cargo build --offline -p lepton --target "$target" "${cargo_args[@]}"
+    cargo build --offline -p "$package" --target "$target" "${cargo_args[@]}"
     # the build is done: free the slot (a kernel may take it) while the example runs
     exec {lock_fd}>&-
     exec "target/$target/debug/examples/$example" "${prog_args[@]}" ;;
-  *) exec cargo test --offline -p lepton --target "$target" "$@" ;;
+  *) exec cargo test --offline -p lepton -p lepton-polars --target "$target" "$@" ;;
 esac

@@ -3,7 +3,11 @@
     :dep lepton = { path = "<repo>" }
     use lepton::prelude::*;
     <a trivial expression>
-so that lepton and its dependencies (dfdx, polars, plotters, ...) are compiled once and
+    :dep lepton-polars = { path = "<repo>/lepton-polars" }
+    use lepton_polars::prelude::*;
+    <a trivial export>
+(notebooks load lepton-polars, and with it Polars, only in their export cells) so that lepton,
+lepton-polars and their dependencies (dfdx, polars, plotters, ...) are compiled once and
 kept in the evcxr cache (.evcxr/cache) and the kernel's build slot (.evcxr/work).
 Later kernels, in JupyterLab or in `make test`, then load lepton in seconds.
 
@@ -80,7 +84,7 @@ def warm_hash() -> str:
     h = hashlib.sha256()
     files = [ROOT / "Cargo.toml", ROOT / "Cargo.lock", ROOT / ".evcxr" / "init.evcxr",
              ROOT / ".evcxr" / ".cargo" / "config.toml"]
-    for sub in ("lepton", "build.rs"):
+    for sub in ("lepton", "lepton-polars/src", "lepton-polars/Cargo.toml", "build.rs"):
         p = ROOT / sub
         files += sorted(x for x in p.rglob("*") if x.is_file()) if p.is_dir() else [p]
     for f in files:
@@ -124,6 +128,12 @@ def main() -> int:
         use,
         "let lepton_warm_check = 6 * 7; lepton_warm_check",
     ]
+    if (ROOT / "lepton-polars" / "Cargo.toml").exists():
+        lepton_cells += [
+            f':dep lepton-polars = {{ path = "{ROOT}/lepton-polars" }}',
+            "use lepton_polars::prelude::*;",
+            "ExperimentTable::new().to_polars()?.shape()",
+        ]
     print("Warming the evcxr cache with lepton. The first time this compiles lepton and its")
     print("dependencies (dfdx, polars, plotters): about 10-17 minutes on 2 cores, cached afterwards;")
     print("later runs take ~20 s, and none at all while lepton is unchanged. Compiler progress follows.",

@@ -511,14 +511,14 @@ fn int8_lenet300_from_a_session_keeps_the_float_accuracy_and_reports_its_calibra
     let all = s.quantize_int8(&QuantConfig::default(), train_1k(), 1000).unwrap();
     assert_eq!((all.calibration().batches, all.calibration().samples), (16, 1000));
 
-    let df = q.to_polars().unwrap();
-    assert_eq!(df.shape(), (4, 10));
-    let dir = tmp("calibration");
-    q.write_parquet(dir.join("cal.parquet")).unwrap();
-    q.calibration().write_csv(dir.join("cal.csv")).unwrap();
-    let csv = std::fs::read_to_string(dir.join("cal.csv")).unwrap();
-    assert!(csv.starts_with("model,observer,activation,bits,observed_min,observed_max,range_min,range_max,scale,zero_point"), "{csv}");
-    assert_eq!(csv.lines().count(), 5);
+    let t = q.to_table().unwrap();
+    assert_eq!(t.shape(), (4, 10));
+    assert_eq!(
+        t.column_names(),
+        ["model", "observer", "activation", "bits", "observed_min", "observed_max", "range_min", "range_max", "scale", "zero_point"]
+    );
+    assert_eq!(q.calibration().to_table().unwrap(), t);
+    assert!(matches!(t.column("zero_point").unwrap().values, lepton::report::Values::I64(_)));
     assert!(q.to_html().contains("<table") && q.to_string().contains("fc2.output"));
 }
 
@@ -642,20 +642,16 @@ fn quantized_lenet5_layers_match_their_fake_quant_simulation_within_one_step() {
 fn quant_reports_become_tables_text_and_html() {
     let mut s = session(Arch::LeNet300);
     let r = s.quantize_weights(&QScheme::int8_weights()).unwrap();
-    let df = r.to_polars().unwrap();
-    assert_eq!(df.shape(), (3, 16));
-    let names: Vec<String> = df.get_column_names().iter().map(|c| c.to_string()).collect();
-    assert_eq!(&names[..4], &["model", "method", "path", "shape"]);
-    let dir = tmp("report");
-    r.write_csv(dir.join("q.csv")).unwrap();
-    r.write_parquet(dir.join("q.parquet")).unwrap();
-    assert_eq!(std::fs::read_to_string(dir.join("q.csv")).unwrap().lines().count(), 4);
+    let t = r.to_table().unwrap();
+    assert_eq!(t.shape(), (3, 16));
+    assert_eq!(&t.column_names()[..4], &["model", "method", "path", "shape"]);
+    assert_eq!(u64s_of(&t, "bits"), [Some(8); 3]);
     let text = r.to_string();
     assert!(text.contains("fc1.weight") && text.contains("8-bit symmetric per channel weights"), "{text}");
     let html = r.to_html();
     assert!(html.starts_with("<div>") && html.contains("<table") && html.contains("fc3.weight"));
     let k = s.share_weights(&KMeansConfig { bits: 3, ..KMeansConfig::default() }).unwrap();
-    assert!(k.to_string().contains("k-means") && k.to_polars().unwrap().shape() == (3, 16));
+    assert!(k.to_string().contains("k-means") && k.to_table().unwrap().shape() == (3, 16));
     // evcxr's display hooks print (captured here) and never fail
     r.evcxr_display();
     let q = s.quantize_int8(&QuantConfig::default(), train_1k(), 1).unwrap();
@@ -664,3 +660,7 @@ fn quant_reports_become_tables_text_and_html() {
 }
 
 
+
+fn u64s_of(t: &lepton::report::Table, name: &str) -> Vec<Option<u64>> {
+    t.column(name).unwrap().u64s().unwrap()
+}

@@ -1,207 +1,36 @@
-//! Reports as DataFrames, Parquet/CSV files, figures and HTML.
-
-use std::fs::File;
-use std::path::PathBuf;
+//! Reports as tables, figures and HTML (Parquet/CSV: lepton-polars/tests/frames.rs).
 
 use lepton::report::{
-    escape_html, plot_histories, EpochRecord, EvalReport, ExperimentRow, ExperimentTable, History,
-    SizeReport, Tabular, TensorSize,
+    escape_html, plot_histories, Column, ExperimentRow, ExperimentTable, History,
+    Table, Tabular, Values,
 };
 use lepton::LeptonError;
-use lepton::polars::*;
 
-fn history() -> History {
-    let epoch = |epoch, train_loss, train_accuracy, val_loss, val_accuracy| EpochRecord {
-        epoch,
-        train_loss,
-        train_accuracy,
-        val_loss,
-        val_accuracy,
-        learning_rate: 0.05,
-        wall_seconds: 1.5 * epoch as f64,
-        samples: 1000,
-    };
-    History {
-        name: "lenet300 fashion".to_owned(),
-        epochs: vec![
-            epoch(1, 0.9, 0.7, Some(0.8), Some(0.75)),
-            epoch(2, 0.6, 0.8, None, None),
-            epoch(3, 0.4, 0.875, Some(0.5), Some(0.85)),
-        ],
-    }
-}
+#[path = "common/report_fixtures.rs"]
+mod fixtures;
+use fixtures::*;
 
-fn eval() -> EvalReport {
-    EvalReport {
-        model: "lenet300".to_owned(),
-        dataset: "fashion-mnist/test".to_owned(),
-        samples: 10,
-        loss: 0.25,
-        accuracy: 0.7,
-        per_class_accuracy: vec![0.75, 2.0 / 3.0, 2.0 / 3.0],
-        class_counts: vec![4, 3, 3],
-        confusion: vec![vec![3, 1, 0], vec![0, 2, 1], vec![1, 0, 2]],
-        class_names: vec![
-            "T-shirt/top".to_owned(),
-            "Trouser".to_owned(),
-            "Pullover".to_owned(),
-        ],
-    }
-}
-
-fn sizes() -> SizeReport {
-    let t = |path: &str, shape: Vec<usize>| {
-        let params = shape.iter().product();
-        TensorSize {
-            path: path.to_owned(),
-            shape,
-            params,
-            bytes: 4 * params,
-        }
-    };
-    SizeReport {
-        model: "lenet300".to_owned(),
-        tensors: vec![t("fc1.weight", vec![300, 784]), t("fc1.bias", vec![300])],
-    }
-}
-
-fn row(model: &str, stage: &str, accuracy: f64, bytes: usize) -> ExperimentRow {
-    ExperimentRow {
-        model: model.to_owned(),
-        dataset: "fashion-mnist".to_owned(),
-        stage: stage.to_owned(),
-        seed: 42,
-        epochs: 10,
-        test_accuracy: accuracy,
-        test_loss: 0.3125,
-        params: bytes / 4,
-        bytes,
-        train_seconds: 12.5,
-        notes: String::new(),
-    }
-}
-
-fn tmp(name: &str) -> PathBuf {
-    std::env::temp_dir()
-        .join(format!("lepton-report-test-{}", std::process::id()))
-        .join(name)
-}
-
-fn f64s(df: &DataFrame, name: &str) -> Vec<Option<f64>> {
-    df.column(name)
-        .unwrap()
-        .cast(&DataType::Float64)
-        .unwrap()
-        .f64()
-        .unwrap()
-        .iter()
-        .collect()
-}
-
-fn u64s(df: &DataFrame, name: &str) -> Vec<Option<u64>> {
-    df.column(name)
-        .unwrap()
-        .cast(&DataType::UInt64)
-        .unwrap()
-        .u64()
-        .unwrap()
-        .iter()
-        .collect()
-}
-
-fn strs(df: &DataFrame, name: &str) -> Vec<Option<String>> {
-    df.column(name)
-        .unwrap()
-        .str()
-        .unwrap()
-        .iter()
-        .map(|s| s.map(str::to_owned))
-        .collect()
-}
-
-/// The History columns with their values, as read back from any of the formats.
-fn assert_history_frame(df: &DataFrame) {
-    assert_eq!(df.shape(), (3, 9));
-    let names: Vec<&str> = df.get_column_names().iter().map(|s| s.as_str()).collect();
-    assert_eq!(
-        names,
-        [
-            "run",
-            "epoch",
-            "train_loss",
-            "train_accuracy",
-            "val_loss",
-            "val_accuracy",
-            "learning_rate",
-            "wall_seconds",
-            "samples"
-        ]
-    );
-    let run = Some("lenet300 fashion".to_owned());
-    assert_eq!(strs(df, "run"), [run.clone(), run.clone(), run]);
-    assert_eq!(u64s(df, "epoch"), [Some(1), Some(2), Some(3)]);
-    assert_eq!(f64s(df, "train_loss"), [Some(0.9), Some(0.6), Some(0.4)]);
-    assert_eq!(
-        f64s(df, "train_accuracy"),
-        [Some(0.7), Some(0.8), Some(0.875)]
-    );
-    assert_eq!(f64s(df, "val_loss"), [Some(0.8), None, Some(0.5)]);
-    assert_eq!(f64s(df, "val_accuracy"), [Some(0.75), None, Some(0.85)]);
-    assert_eq!(f64s(df, "learning_rate"), [Some(0.05); 3]);
-    assert_eq!(f64s(df, "wall_seconds"), [Some(1.5), Some(3.0), Some(4.5)]);
-    assert_eq!(u64s(df, "samples"), [Some(1000); 3]);
+#[test]
+fn history_table_has_one_row_per_epoch_and_null_validation() {
+    let t = history().to_table().unwrap();
+    assert_history_table(&t);
+    assert!(matches!(t.column("epoch").unwrap().values, Values::U64(_)));
+    assert!(matches!(t.column("val_loss").unwrap().values, Values::F64(_)));
 }
 
 #[test]
-fn history_dataframe_has_one_row_per_epoch_and_null_validation() {
-    let df = history().to_polars().unwrap();
-    assert_history_frame(&df);
-    assert_eq!(df.column("val_loss").unwrap().null_count(), 1);
-    assert_eq!(df.column("epoch").unwrap().dtype(), &DataType::UInt64);
-}
-
-#[test]
-fn history_parquet_and_csv_round_trip() {
-    let h = history();
-    let parquet = tmp("nested/dir/history.parquet");
-    h.write_parquet(&parquet).unwrap();
-    let df = ParquetReader::new(File::open(&parquet).unwrap())
-        .finish()
-        .unwrap();
-    assert_history_frame(&df);
-    assert_eq!(df.column("val_loss").unwrap().dtype(), &DataType::Float64);
-
-    let csv = tmp("nested/dir/history.csv");
-    h.write_csv(&csv).unwrap();
-    let df = CsvReadOptions::default()
-        .with_has_header(true)
-        .try_into_reader_with_file_path(Some(csv.clone()))
-        .unwrap()
-        .finish()
-        .unwrap();
-    assert_history_frame(&df);
-    // No temporary files are left next to the outputs.
-    let left: Vec<_> = std::fs::read_dir(parquet.parent().unwrap())
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
-    assert_eq!(left.len(), 2, "{left:?}");
-}
-
-#[test]
-fn eval_report_frames() {
+fn eval_report_tables() {
     let r = eval();
-    let df = r.to_polars().unwrap();
-    assert_eq!(df.shape(), (3, 6));
-    assert_eq!(u64s(&df, "class"), [Some(0), Some(1), Some(2)]);
-    assert_eq!(strs(&df, "class_name")[1], Some("Trouser".to_owned()));
-    assert_eq!(u64s(&df, "samples"), [Some(4), Some(3), Some(3)]);
-    assert_eq!(f64s(&df, "accuracy")[0], Some(0.75));
+    let t = r.to_table().unwrap();
+    assert_eq!(t.shape(), (3, 6));
+    assert_eq!(u64s(&t, "class"), [Some(0), Some(1), Some(2)]);
+    assert_eq!(strs(&t, "class_name")[1], Some("Trouser".to_owned()));
+    assert_eq!(u64s(&t, "samples"), [Some(4), Some(3), Some(3)]);
+    assert_eq!(f64s(&t, "accuracy")[0], Some(0.75));
 
-    let c = r.confusion_to_polars().unwrap();
+    let c = r.confusion_table().unwrap();
     assert_eq!(c.shape(), (9, 3));
-    let names: Vec<&str> = c.get_column_names().iter().map(|s| s.as_str()).collect();
-    assert_eq!(names, ["true", "predicted", "count"]);
+    assert_eq!(c.column_names(), ["true", "predicted", "count"]);
     let counts = u64s(&c, "count");
     assert_eq!(
         counts.iter().map(|c| c.unwrap()).sum::<u64>(),
@@ -217,23 +46,23 @@ fn ragged_confusion_is_an_error() {
     let mut r = eval();
     r.confusion[1].pop();
     assert!(matches!(
-        r.confusion_to_polars(),
+        r.confusion_table(),
         Err(LeptonError::Table { .. })
     ));
     assert!(matches!(r.plot_confusion(), Err(LeptonError::Plot { .. })));
 }
 
 #[test]
-fn size_report_frame_and_text() {
+fn size_report_table_and_text() {
     let s = sizes();
-    let df = s.to_polars().unwrap();
-    assert_eq!(df.shape(), (2, 5));
+    let t = s.to_table().unwrap();
+    assert_eq!(t.shape(), (2, 5));
     assert_eq!(
-        strs(&df, "shape"),
+        strs(&t, "shape"),
         [Some("300x784".to_owned()), Some("300".to_owned())]
     );
-    assert_eq!(u64s(&df, "params"), [Some(235_200), Some(300)]);
-    assert_eq!(u64s(&df, "bytes"), [Some(940_800), Some(1200)]);
+    assert_eq!(u64s(&t, "params"), [Some(235_200), Some(300)]);
+    assert_eq!(u64s(&t, "bytes"), [Some(940_800), Some(1200)]);
     let text = s.to_string();
     assert!(text.contains("235500"), "{text}");
     let html = s.to_html();
@@ -244,7 +73,7 @@ fn size_report_frame_and_text() {
 }
 
 #[test]
-fn experiment_table_parquet_round_trip() {
+fn experiment_table_round_trips_through_its_table() {
     let mut t = ExperimentTable::new();
     t.push(row("lenet300", "baseline", 0.8875, 1_066_000));
     t.push(ExperimentRow {
@@ -252,19 +81,64 @@ fn experiment_table_parquet_round_trip() {
         ..row("lenet300", "pruned-90", 0.875, 106_600)
     });
     assert_eq!(t.len(), 2);
-    let path = tmp("experiments.parquet");
-    t.write_parquet(&path).unwrap();
-    let back = ExperimentTable::read_parquet(&path).unwrap();
-    assert_eq!(back, t);
+    let table = t.to_table().unwrap();
+    assert_eq!(table.shape(), (2, 11));
+    assert_eq!(ExperimentTable::from_table(&table).unwrap(), t);
+}
 
-    let csv = tmp("experiments.csv");
-    t.write_csv(&csv).unwrap();
-    let df = CsvReadOptions::default()
-        .try_into_reader_with_file_path(Some(csv))
-        .unwrap()
-        .finish()
-        .unwrap();
-    assert_eq!(ExperimentTable::from_polars(&df).unwrap(), t);
+/// A CSV reader gives integer columns as i64 and may give a whole-number column as f64:
+/// both read back; a negative count, a fraction, a null number or a missing column do not.
+#[test]
+fn experiment_table_from_table_checks_columns() {
+    let t: ExperimentTable = [row("lenet5", "baseline", 0.9, 4000)].into_iter().collect();
+    let table = t.to_table().unwrap();
+    let replace = |name: &str, values: Values| {
+        let columns = table
+            .columns()
+            .iter()
+            .map(|c| if c.name == name { Column::new(name, values.clone()) } else { c.clone() })
+            .collect();
+        Table::new("edited", 1, columns).unwrap()
+    };
+    let as_i64 = replace("params", Values::I64(vec![Some(1000)]));
+    assert_eq!(ExperimentTable::from_table(&as_i64).unwrap(), t);
+    let as_f64 = replace("bytes", Values::F64(vec![Some(4000.0)]));
+    assert_eq!(ExperimentTable::from_table(&as_f64).unwrap(), t);
+
+    let negative = replace("epochs", Values::I64(vec![Some(-1)]));
+    let err = ExperimentTable::from_table(&negative).unwrap_err().to_string();
+    assert!(err.contains("\"epochs\"") && err.contains("-1 is not an unsigned integer"), "{err}");
+    let fraction = replace("seed", Values::F64(vec![Some(0.5)]));
+    assert!(ExperimentTable::from_table(&fraction).unwrap_err().to_string().contains("0.5"));
+    let null = replace("test_loss", Values::F64(vec![None]));
+    let err = ExperimentTable::from_table(&null).unwrap_err().to_string();
+    assert!(err.contains("\"test_loss\"") && err.contains("null"), "{err}");
+    let text = replace("test_accuracy", Values::Str(vec![Some("0.9".into())]));
+    assert!(ExperimentTable::from_table(&text).unwrap_err().to_string().contains("is text"));
+    let no_notes = Table::new(
+        "no notes",
+        1,
+        table.columns().iter().filter(|c| c.name != "notes").cloned().collect(),
+    )
+    .unwrap();
+    let err = ExperimentTable::from_table(&no_notes).unwrap_err().to_string();
+    assert!(err.contains("\"notes\"") && err.contains("no such column"), "{err}");
+    // a null string reads as ""
+    let null_notes = replace("notes", Values::Str(vec![None]));
+    assert_eq!(ExperimentTable::from_table(&null_notes).unwrap(), t);
+}
+
+#[test]
+fn table_rejects_ragged_and_duplicate_columns() {
+    let a = Column::new("a", Values::U64(vec![Some(1), Some(2)]));
+    let short = Column::new("b", Values::F64(vec![Some(1.0)]));
+    let err = Table::new("t", 2, vec![a.clone(), short]).unwrap_err().to_string();
+    assert!(err.contains("\"b\" has 1 rows, expected 2"), "{err}");
+    let err = Table::new("t", 2, vec![a.clone(), a.clone()]).unwrap_err().to_string();
+    assert!(err.contains("\"a\" appears twice"), "{err}");
+    let t = Table::new("t", 2, vec![a]).unwrap();
+    assert_eq!(t.to_table().unwrap(), t);
+    assert_eq!(t.shape(), (2, 1));
 }
 
 #[test]

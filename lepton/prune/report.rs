@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::polars::DataFrame;
+use crate::report::Table;
 
 use super::mask::TensorValues;
 use super::sensitivity::SensitivityScan;
@@ -191,7 +191,7 @@ impl fmt::Display for SparsityReport {
 impl Tabular for SparsityReport {
     /// Columns: model, tensor, shape, params, nonzero, kept, dense_bytes, csr_bytes,
     /// relative_bytes, index_bits, fillers.
-    fn to_polars(&self) -> Result<DataFrame> {
+    fn to_table(&self) -> Result<Table> {
         let l = &self.layers;
         frame(
             "sparsity report",
@@ -294,7 +294,7 @@ impl fmt::Display for SensitivityScan {
 
 impl Tabular for SensitivityScan {
     /// Columns: model, dataset, tensor, params, sparsity, accuracy, loss, baseline_accuracy.
-    fn to_polars(&self) -> Result<DataFrame> {
+    fn to_table(&self) -> Result<Table> {
         let r = &self.rows;
         frame(
             "sensitivity scan",

@@ -3,7 +3,7 @@
 //! `conv1.weight`, …) with the [`CalibrationReport`] of its activations, evaluated on datasets
 //! in integers.
 
-use crate::polars::DataFrame;
+use crate::report::Table;
 use rayon::prelude::*;
 
 use super::affine::QParams;
@@ -404,7 +404,7 @@ impl std::fmt::Display for QuantizedModel {
 
 /// The calibration table ([`CalibrationReport`]'s columns).
 impl Tabular for QuantizedModel {
-    fn to_polars(&self) -> Result<DataFrame> {
-        self.calibration.to_polars()
+    fn to_table(&self) -> Result<Table> {
+        self.calibration.to_table()
     }
 }

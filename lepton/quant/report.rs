@@ -3,13 +3,13 @@
 
 use std::fmt;
 
-use crate::polars::{Column, DataFrame};
+use crate::report::Table;
 
 use super::affine::{Granularity, QuantError};
 use super::size::{LayerBytes, QuantSize};
 use crate::error::Result;
 use crate::report::html::{emit, escape_html};
-use crate::report::table::{f64_col, frame, shape_string, str_col, u64_col};
+use crate::report::table::{f64_col, frame, i64_col, shape_string, str_col, u64_col};
 use crate::report::text::{fmt_sig, kib, Grid};
 use crate::report::Tabular;
 
@@ -186,7 +186,7 @@ impl fmt::Display for QuantReport {
 /// largest centroid), `mse`, `max_abs_error`, `sqnr_db`, `float_bytes`, `bytes`, `ratio`; one
 /// row per quantized tensor.
 impl Tabular for QuantReport {
-    fn to_polars(&self) -> Result<DataFrame> {
+    fn to_table(&self) -> Result<Table> {
         let l = &self.layers;
         let columns = vec![
             str_col("model", l.iter().map(|_| self.model.as_str())),
@@ -295,10 +295,10 @@ impl fmt::Display for CalibrationReport {
 }
 
 /// Columns: `model`, `observer`, `activation`, `bits`, `observed_min`, `observed_max`,
-/// `range_min`, `range_max`, `scale` (all `Float64`), `zero_point` (`Int64`); one row per
+/// `range_min`, `range_max`, `scale` (all floats), `zero_point` (signed); one row per
 /// activation, input first.
 impl Tabular for CalibrationReport {
-    fn to_polars(&self) -> Result<DataFrame> {
+    fn to_table(&self) -> Result<Table> {
         let a = &self.activations;
         let f = |name: &str, g: fn(&ActivationCalibration) -> f32| f64_col(name, a.iter().map(|x| g(x) as f64));
         let columns = vec![
@@ -311,7 +311,7 @@ impl Tabular for CalibrationReport {
             f("range_min", |x| x.range_min),
             f("range_max", |x| x.range_max),
             f("scale", |x| x.scale),
-            Column::new("zero_point".into(), a.iter().map(|x| x.zero_point as i64).collect::<Vec<i64>>()),
+            i64_col("zero_point", a.iter().map(|x| x.zero_point as i64)),
         ];
         frame(&format!("calibration of {:?}", self.model), a.len(), columns)
     }

@@ -1,14 +1,10 @@
 //! The experiment table: every result is a row.
 //!
 //! Each notebook appends one [`ExperimentRow`] per trained or compressed model and saves the
-//! table as Parquet; later notebooks read it back and compare accuracy against size.
+//! table as Parquet (`lepton-polars`); later notebooks read it back and compare accuracy
+//! against size.
 
-use std::fs::File;
-use std::path::Path;
-
-use crate::polars::{DataFrame, DataType, ParquetReader, SerReader};
-
-use super::table::{f64_col, frame, str_col, u64_col, Tabular};
+use super::table::{f64_col, frame, str_col, u64_col, Column, Table, Tabular, Values};
 use crate::error::{LeptonError, Result};
 
 /// One result: a model at one compression stage, trained with one seed, measured on a test set.
@@ -66,47 +62,19 @@ impl ExperimentTable {
         self.rows.is_empty()
     }
 
-    /// Reads a table written by [`Tabular::write_parquet`].
-    pub fn read_parquet(path: impl AsRef<Path>) -> Result<ExperimentTable> {
-        let path = path.as_ref();
-        let file = File::open(path).map_err(|e| LeptonError::io("open", path, e))?;
-        let df = ParquetReader::new(file)
-            .finish()
-            .map_err(|e| LeptonError::table(format!("reading {}", path.display()), e))?;
-        Self::from_polars(&df)
-    }
-
-    /// Rebuilds a table from a DataFrame with the columns of [`ExperimentTable::to_polars`].
-    /// Integer columns may be any numeric type (CSV readers give `Int64`); a null string
-    /// reads as `""`, a null number is an error.
-    pub fn from_polars(df: &DataFrame) -> Result<ExperimentTable> {
+    /// Rebuilds a table from a [`Table`] with the columns of [`ExperimentTable::to_table`]
+    /// (`lepton-polars` reads Parquet and CSV files into one). Integer columns may hold any
+    /// whole numbers (CSV readers give `i64`); a null string reads as `""`, a null number is
+    /// an error naming the column.
+    pub fn from_table(table: &Table) -> Result<ExperimentTable> {
         let strings = |name: &str| -> Result<Vec<String>> {
-            let col = cast(df, name, &DataType::String)?;
-            let ca = col
-                .str()
-                .map_err(|e| LeptonError::table(column_what(name), e))?;
-            Ok(ca
-                .iter()
-                .map(|v| v.unwrap_or_default().to_owned())
-                .collect())
+            Ok(table.column(name)?.strs()?.into_iter().map(Option::unwrap_or_default).collect())
         };
         let u64s = |name: &str| -> Result<Vec<u64>> {
-            let col = cast(df, name, &DataType::UInt64)?;
-            let ca = col
-                .u64()
-                .map_err(|e| LeptonError::table(column_what(name), e))?;
-            ca.iter()
-                .map(|v| v.ok_or_else(|| null_error(name)))
-                .collect()
+            table.column(name)?.u64s()?.into_iter().map(|v| v.ok_or_else(|| null_error(name))).collect()
         };
         let f64s = |name: &str| -> Result<Vec<f64>> {
-            let col = cast(df, name, &DataType::Float64)?;
-            let ca = col
-                .f64()
-                .map_err(|e| LeptonError::table(column_what(name), e))?;
-            ca.iter()
-                .map(|v| v.ok_or_else(|| null_error(name)))
-                .collect()
+            table.column(name)?.f64s()?.into_iter().map(|v| v.ok_or_else(|| null_error(name))).collect()
         };
         let (model, dataset, stage, notes) = (
             strings("model")?,
@@ -125,7 +93,7 @@ impl ExperimentTable {
             f64s("test_loss")?,
             f64s("train_seconds")?,
         );
-        let rows = (0..df.height())
+        let rows = (0..table.height())
             .map(|i| ExperimentRow {
                 model: model[i].clone(),
                 dataset: dataset[i].clone(),
@@ -144,21 +112,8 @@ impl ExperimentTable {
     }
 }
 
-fn column_what(name: &str) -> String {
-    format!("experiment table column {name:?}")
-}
-
 fn null_error(name: &str) -> LeptonError {
-    LeptonError::table(column_what(name), "contains a null value")
-}
-
-/// Column `name` of `df`, cast to `dtype` (strict: values that do not fit are an error).
-fn cast(df: &DataFrame, name: &str, dtype: &DataType) -> Result<crate::polars::Column> {
-    let col = df
-        .column(name)
-        .map_err(|e| LeptonError::table(column_what(name), e))?;
-    col.strict_cast(dtype)
-        .map_err(|e| LeptonError::table(column_what(name), e))
+    LeptonError::table(format!("experiment table column {name:?}"), "contains a null value")
 }
 
 impl FromIterator<ExperimentRow> for ExperimentTable {
@@ -178,16 +133,13 @@ impl Extend<ExperimentRow> for ExperimentTable {
 /// Columns, one row per result: `model`, `dataset`, `stage`, `seed`, `epochs`,
 /// `test_accuracy` (fraction), `test_loss`, `params`, `bytes`, `train_seconds`, `notes`.
 impl Tabular for ExperimentTable {
-    fn to_polars(&self) -> Result<DataFrame> {
+    fn to_table(&self) -> Result<Table> {
         let r = &self.rows;
         let columns = vec![
             str_col("model", r.iter().map(|x| x.model.as_str())),
             str_col("dataset", r.iter().map(|x| x.dataset.as_str())),
             str_col("stage", r.iter().map(|x| x.stage.as_str())),
-            crate::polars::Column::new(
-                "seed".into(),
-                r.iter().map(|x| x.seed).collect::<Vec<u64>>(),
-            ),
+            Column::new("seed", Values::U64(r.iter().map(|x| Some(x.seed)).collect())),
             u64_col("epochs", r.iter().map(|x| x.epochs)),
             f64_col("test_accuracy", r.iter().map(|x| x.test_accuracy)),
             f64_col("test_loss", r.iter().map(|x| x.test_loss)),

@@ -2,7 +2,8 @@
 //!
 //! - Records: [`History`] (per epoch), [`EvalReport`], [`SizeReport`], and the
 //!   [`ExperimentTable`] in which every result is an [`ExperimentRow`].
-//! - [`Tabular`]: each record as a Polars DataFrame, written atomically to Parquet or CSV.
+//! - [`Tabular`]: each record as a [`Table`] of named, typed columns; the `lepton-polars`
+//!   crate turns any of them into a Polars DataFrame and writes Parquet and CSV.
 //! - [`Figure`]: training curves ([`History::plot`], [`plot_histories`]), confusion heat-maps
 //!   ([`EvalReport::plot_confusion`]) and accuracy against size
 //!   ([`ExperimentTable::plot_accuracy_vs_size`]), general line charts ([`LineChart`] of
@@ -23,5 +24,5 @@ pub use figure::Figure;
 pub use html::escape_html;
 pub use plots::{plot_histories, LineChart, Series, WeightHistograms};
 pub use runs::{RunRow, RunSummary, RunSummaryRow, RunTable};
-pub use table::Tabular;
+pub use table::{write_file_atomically, Column, Table, Tabular, Values};
 pub use types::*;

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::polars::DataFrame;
+use crate::report::Table;
 
 use super::figure::Figure;
 use super::html::{emit, escape_html};
@@ -279,7 +279,7 @@ impl fmt::Display for RunSummary {
 /// Columns: `experiment`, `method`, the setting (named [`RunTable::x_name`]; `inf` = all),
 /// `seed`, `accuracy`, `errors`, `test_samples`, `train_samples`, `steps`, `train_seconds`.
 impl Tabular for RunTable {
-    fn to_polars(&self) -> Result<DataFrame> {
+    fn to_table(&self) -> Result<Table> {
         let r = &self.rows;
         let columns = vec![
             str_col("experiment", r.iter().map(|r| r.experiment.as_str())),
@@ -300,7 +300,7 @@ impl Tabular for RunTable {
 /// Columns: `experiment`, `method`, the setting, `runs`, `mean_accuracy`, `std_accuracy`,
 /// `mean_errors`, `std_errors`.
 impl Tabular for RunSummary {
-    fn to_polars(&self) -> Result<DataFrame> {
+    fn to_table(&self) -> Result<Table> {
         let r = &self.rows;
         let columns = vec![
             str_col("experiment", r.iter().map(|r| r.experiment.as_str())),

@@ -1,46 +1,201 @@
-//! Reports as Polars DataFrames, written to Parquet and CSV.
+//! Reports as tables: named, typed, nullable columns, one row per epoch, class or tensor.
 //!
-//! Every report type implements [`Tabular`]: one row per epoch, per class or per tensor, with
-//! stable snake_case column names. Counts are `UInt64`, measurements `Float64`, names `String`;
-//! a missing validation value is a null, not a NaN.
+//! Every report type implements [`Tabular`] with stable snake_case column names. Counts are
+//! unsigned integers, measurements floats, names strings; a missing validation value is a null,
+//! not a NaN. A [`Table`] holds plain vectors, so the core library needs no DataFrame crate:
+//! the `lepton-polars` crate (`:dep lepton-polars` in a notebook) converts any [`Tabular`] to a
+//! Polars DataFrame and writes Parquet and CSV through Polars. Keeping Polars out of `lepton`
+//! keeps a notebook's `:dep lepton` short: evcxr's rust-analyzer parses every crate a `:dep`
+//! brings in, in every new kernel (docs/DESIGN.md, "Notebook start-up").
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::polars::{Column, CsvWriter, DataFrame, ParquetWriter, SerWriter};
-
 use super::types::{EvalReport, History, SizeReport};
 use crate::error::{LeptonError, Result};
 
-/// A record that converts to a Polars DataFrame and writes itself as Parquet or CSV.
-///
-/// Writers create missing parent directories and write atomically: the file appears complete
-/// under its final name or not at all (a temporary file in the same directory is renamed).
+/// A record that converts to a [`Table`] (and, through `lepton-polars`, to a Polars DataFrame,
+/// Parquet and CSV).
 pub trait Tabular {
-    /// The record as a DataFrame (see each implementation for its columns).
-    fn to_polars(&self) -> Result<DataFrame>;
+    /// The record as a table (see each implementation for its columns).
+    fn to_table(&self) -> Result<Table>;
+}
 
-    /// Writes [`Tabular::to_polars`] as a Parquet file at `path`.
-    fn write_parquet(&self, path: impl AsRef<Path>) -> Result<()> {
-        let mut df = self.to_polars()?;
-        write_atomically(path.as_ref(), |file| {
-            ParquetWriter::new(file)
-                .finish(&mut df)
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        })
+/// The values of one column. Every entry may be null (`None`), as in Arrow and Polars.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Values {
+    /// Unsigned integers (counts, sizes, indices, seeds).
+    U64(Vec<Option<u64>>),
+    /// Signed integers (zero points).
+    I64(Vec<Option<i64>>),
+    /// Floating-point measurements.
+    F64(Vec<Option<f64>>),
+    /// Text.
+    Str(Vec<Option<String>>),
+}
+
+impl Values {
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        match self {
+            Values::U64(v) => v.len(),
+            Values::I64(v) => v.len(),
+            Values::F64(v) => v.len(),
+            Values::Str(v) => v.len(),
+        }
     }
 
-    /// Writes [`Tabular::to_polars`] as a CSV file (with header) at `path`.
-    fn write_csv(&self, path: impl AsRef<Path>) -> Result<()> {
-        let mut df = self.to_polars()?;
-        write_atomically(path.as_ref(), |file| {
-            CsvWriter::new(file)
-                .include_header(true)
-                .finish(&mut df)
-                .map_err(|e| e.to_string())
+    /// True if the column has no entries.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The type's name: `u64`, `i64`, `f64` or `str`.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Values::U64(_) => "u64",
+            Values::I64(_) => "i64",
+            Values::F64(_) => "f64",
+            Values::Str(_) => "str",
+        }
+    }
+}
+
+/// A named column of a [`Table`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Column {
+    /// Column name (snake_case).
+    pub name: String,
+    /// The entries, one per row.
+    pub values: Values,
+}
+
+impl Column {
+    /// A column of `values`.
+    pub fn new(name: impl Into<String>, values: Values) -> Column {
+        Column { name: name.into(), values }
+    }
+
+    fn what(&self) -> String {
+        format!("column {:?}", self.name)
+    }
+
+    /// The entries as floats: `f64` as is, integers converted (exactly up to 2⁵³).
+    /// A text column is an error.
+    pub fn f64s(&self) -> Result<Vec<Option<f64>>> {
+        match &self.values {
+            Values::F64(v) => Ok(v.clone()),
+            Values::U64(v) => Ok(v.iter().map(|x| x.map(|x| x as f64)).collect()),
+            Values::I64(v) => Ok(v.iter().map(|x| x.map(|x| x as f64)).collect()),
+            Values::Str(_) => Err(LeptonError::table(self.what(), "is text, expected numbers")),
+        }
+    }
+
+    /// The entries as unsigned integers: `u64` as is, `i64` if not negative, `f64` if a whole
+    /// number in range (CSV readers give `i64` or `f64` for integer columns). Anything else is
+    /// an error naming the row.
+    pub fn u64s(&self) -> Result<Vec<Option<u64>>> {
+        let bad = |i: usize, v: &dyn std::fmt::Display| {
+            LeptonError::table(self.what(), format!("row {i}: {v} is not an unsigned integer"))
+        };
+        match &self.values {
+            Values::U64(v) => Ok(v.clone()),
+            Values::I64(v) => v
+                .iter()
+                .enumerate()
+                .map(|(i, x)| x.map(|x| u64::try_from(x).map_err(|_| bad(i, &x))).transpose())
+                .collect(),
+            Values::F64(v) => v
+                .iter()
+                .enumerate()
+                .map(|(i, x)| {
+                    x.map(|x| {
+                        if x.fract() == 0.0 && (0.0..18_446_744_073_709_551_616.0).contains(&x) {
+                            Ok(x as u64)
+                        } else {
+                            Err(bad(i, &x))
+                        }
+                    })
+                    .transpose()
+                })
+                .collect(),
+            Values::Str(_) => Err(LeptonError::table(self.what(), "is text, expected integers")),
+        }
+    }
+
+    /// The entries as text; numbers are an error.
+    pub fn strs(&self) -> Result<Vec<Option<String>>> {
+        match &self.values {
+            Values::Str(v) => Ok(v.clone()),
+            other => Err(LeptonError::table(
+                self.what(),
+                format!("is {}, expected text", other.type_name()),
+            )),
+        }
+    }
+}
+
+/// Named columns of equal length: what every [`Tabular`] record converts to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Table {
+    height: usize,
+    columns: Vec<Column>,
+}
+
+impl Table {
+    /// A table of `height` rows; `what` names the record in errors. Every column must have
+    /// `height` entries and a name no other column has.
+    pub fn new(what: &str, height: usize, columns: Vec<Column>) -> Result<Table> {
+        for (i, c) in columns.iter().enumerate() {
+            if c.values.len() != height {
+                return Err(LeptonError::table(
+                    what,
+                    format!("column {:?} has {} rows, expected {height}", c.name, c.values.len()),
+                ));
+            }
+            if columns[..i].iter().any(|d| d.name == c.name) {
+                return Err(LeptonError::table(what, format!("column name {:?} appears twice", c.name)));
+            }
+        }
+        Ok(Table { height, columns })
+    }
+
+    /// Number of rows.
+    pub fn height(&self) -> usize {
+        self.height
+    }
+
+    /// `(rows, columns)`.
+    pub fn shape(&self) -> (usize, usize) {
+        (self.height, self.columns.len())
+    }
+
+    /// The columns, in order.
+    pub fn columns(&self) -> &[Column] {
+        &self.columns
+    }
+
+    /// The column names, in order.
+    pub fn column_names(&self) -> Vec<&str> {
+        self.columns.iter().map(|c| c.name.as_str()).collect()
+    }
+
+    /// The column called `name`, or an error listing the names there are.
+    pub fn column(&self, name: &str) -> Result<&Column> {
+        self.columns.iter().find(|c| c.name == name).ok_or_else(|| {
+            LeptonError::table(
+                format!("column {name:?}"),
+                format!("no such column (columns: {})", self.column_names().join(", ")),
+            )
         })
+    }
+}
+
+/// A table is its own table (so a [`Table`] built in a cell converts and writes like a report).
+impl Tabular for Table {
+    fn to_table(&self) -> Result<Table> {
+        Ok(self.clone())
     }
 }
 
@@ -79,8 +234,11 @@ pub(crate) fn commit_temp(tmp: &Path, path: &Path) -> Result<()> {
     })
 }
 
-/// Writes `path` through `write` into a temporary file in the same directory, then renames it.
-fn write_atomically(
+/// Writes `path` atomically: `write` fills a temporary file in the same directory (missing
+/// parent directories are created), which is synced and renamed over `path`. On any error the
+/// temporary file is removed and `path` is untouched; `write`'s error text becomes a
+/// [`LeptonError::Table`] naming the file.
+pub fn write_file_atomically(
     path: &Path,
     write: impl FnOnce(&mut File) -> std::result::Result<(), String>,
 ) -> Result<()> {
@@ -107,32 +265,36 @@ fn write_atomically(
     commit_temp(&tmp, path)
 }
 
-/// Builds a DataFrame of `height` rows, naming the record in any error.
-pub(crate) fn frame(what: &str, height: usize, columns: Vec<Column>) -> Result<DataFrame> {
-    DataFrame::new(height, columns).map_err(|e| LeptonError::table(what, e))
+/// Builds a table of `height` rows, naming the record in any error.
+pub(crate) fn frame(what: &str, height: usize, columns: Vec<Column>) -> Result<Table> {
+    Table::new(what, height, columns)
 }
 
-/// `usize` values as a `UInt64` column.
+/// `usize` values as an unsigned column.
 pub(crate) fn u64_col(name: &str, values: impl IntoIterator<Item = usize>) -> Column {
-    Column::new(
-        name.into(),
-        values.into_iter().map(|v| v as u64).collect::<Vec<u64>>(),
-    )
+    Column::new(name, Values::U64(values.into_iter().map(|v| Some(v as u64)).collect()))
 }
 
-/// `f64` values as a `Float64` column.
+/// `i64` values as a signed column.
+pub(crate) fn i64_col(name: &str, values: impl IntoIterator<Item = i64>) -> Column {
+    Column::new(name, Values::I64(values.into_iter().map(Some).collect()))
+}
+
+/// `f64` values as a float column.
 pub(crate) fn f64_col(name: &str, values: impl IntoIterator<Item = f64>) -> Column {
-    Column::new(name.into(), values.into_iter().collect::<Vec<f64>>())
+    Column::new(name, Values::F64(values.into_iter().map(Some).collect()))
 }
 
-/// Strings as a `String` column.
+/// Optional `f64` values (`None` = null) as a float column.
+pub(crate) fn opt_f64_col(name: &str, values: impl IntoIterator<Item = Option<f64>>) -> Column {
+    Column::new(name, Values::F64(values.into_iter().collect()))
+}
+
+/// Strings as a text column.
 pub(crate) fn str_col<S: AsRef<str>>(name: &str, values: impl IntoIterator<Item = S>) -> Column {
     Column::new(
-        name.into(),
-        values
-            .into_iter()
-            .map(|s| s.as_ref().to_owned())
-            .collect::<Vec<String>>(),
+        name,
+        Values::Str(values.into_iter().map(|s| Some(s.as_ref().to_owned())).collect()),
     )
 }
 
@@ -152,21 +314,15 @@ pub(crate) fn shape_string(shape: &[usize]) -> String {
 /// `val_accuracy` (nullable), `learning_rate`, `wall_seconds`, `samples`; one row per epoch.
 /// Accuracies are fractions in [0, 1].
 impl Tabular for History {
-    fn to_polars(&self) -> Result<DataFrame> {
+    fn to_table(&self) -> Result<Table> {
         let e = &self.epochs;
         let columns = vec![
             str_col("run", e.iter().map(|_| self.name.as_str())),
             u64_col("epoch", e.iter().map(|r| r.epoch)),
             f64_col("train_loss", e.iter().map(|r| r.train_loss)),
             f64_col("train_accuracy", e.iter().map(|r| r.train_accuracy)),
-            Column::new(
-                "val_loss".into(),
-                e.iter().map(|r| r.val_loss).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "val_accuracy".into(),
-                e.iter().map(|r| r.val_accuracy).collect::<Vec<_>>(),
-            ),
+            opt_f64_col("val_loss", e.iter().map(|r| r.val_loss)),
+            opt_f64_col("val_accuracy", e.iter().map(|r| r.val_accuracy)),
             f64_col("learning_rate", e.iter().map(|r| r.learning_rate)),
             f64_col("wall_seconds", e.iter().map(|r| r.wall_seconds)),
             u64_col("samples", e.iter().map(|r| r.samples)),
@@ -224,9 +380,9 @@ impl EvalReport {
         Ok(n)
     }
 
-    /// The confusion matrix in long form: columns `true`, `predicted`, `count` (all `UInt64`),
+    /// The confusion matrix in long form: columns `true`, `predicted`, `count` (all unsigned),
     /// one row per (true, predicted) pair including zero counts, in row-major order.
-    pub fn confusion_to_polars(&self) -> Result<DataFrame> {
+    pub fn confusion_table(&self) -> Result<Table> {
         let n = self.checked_confusion()?;
         let pairs = || (0..n).flat_map(|t| (0..n).map(move |p| (t, p)));
         let columns = vec![
@@ -245,7 +401,7 @@ impl EvalReport {
 /// Columns: `model`, `dataset`, `class` (index), `class_name`, `samples`, `accuracy`
 /// (fraction in [0, 1]); one row per class.
 impl Tabular for EvalReport {
-    fn to_polars(&self) -> Result<DataFrame> {
+    fn to_table(&self) -> Result<Table> {
         let n = self.checked_classes()?;
         let columns = vec![
             str_col("model", (0..n).map(|_| self.model.as_str())),
@@ -262,7 +418,7 @@ impl Tabular for EvalReport {
 /// Columns: `model`, `path`, `shape` (e.g. `"300x784"`), `params`, `bytes`; one row per tensor
 /// (totals: [`SizeReport::total_params`], [`SizeReport::total_bytes`]).
 impl Tabular for SizeReport {
-    fn to_polars(&self) -> Result<DataFrame> {
+    fn to_table(&self) -> Result<Table> {
         let t = &self.tensors;
         let columns = vec![
             str_col("model", t.iter().map(|_| self.model.as_str())),

@@ -300,7 +300,6 @@ code(r"""
 let t = Instant::now();
 let grid = [0.0, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98];
 let scan5 = d5_f.sensitivity_scan(&f_val, &grid)?;
-scan5.write_parquet("out/02_sensitivity_lenet5_fashion.parquet")?;
 println!("scan: {} evaluations in {:.1} s", scan5.rows.len(), t.elapsed().as_secs_f64());
 let fig = scan5.plot()?;
 fig.save_svg("out/02_sensitivity_lenet5_fashion.svg")?;
@@ -458,8 +457,6 @@ costs 37/32 of the values; quantization (notebook 03) then shrinks the 32.
 """)
 code(r"""
 let sizes = gr300_f.sparsity();
-sizes.write_parquet("out/02_sizes_lenet300_fashion.parquet")?;
-sizes.write_csv("out/02_sizes_lenet300_fashion.csv")?;
 println!("dense {} B, CSR {} B ({:.1}×), relative {} B ({:.1}×)", sizes.dense_bytes(), sizes.csr_bytes(),
          sizes.dense_bytes() as f64 / sizes.csr_bytes() as f64, sizes.relative_bytes(),
          sizes.dense_bytes() as f64 / sizes.relative_bytes() as f64);
@@ -479,7 +476,18 @@ md(r"""
 ## Results table
 
 Every result as a row of the shared experiment table (`out/02_pruning.parquet`, `.csv`);
-`bytes` is each model's best storage (dense, CSR or relative indices per tensor).
+`bytes` is each model's best storage (dense, CSR or relative indices per tensor). The
+sensitivity scan and the size table are exported next to it
+(`out/02_sensitivity_lenet5_fashion.parquet`, `out/02_sizes_lenet300_fashion.parquet` / `.csv`).
+
+Writing Parquet and CSV goes through Polars, which lives in its own crate, `lepton-polars`,
+loaded here rather than at the top: Polars is most of lepton's dependency tree, and evcxr
+analyses every loaded crate in every new kernel, so a notebook that does not export starts
+faster. This `:dep` takes about 10 s on a warm cache (`make lab` warms it).
+""")
+code(r"""
+:dep lepton-polars = { path = "../lepton-polars" }
+use lepton_polars::prelude::*;
 """)
 code(r"""
 fn row(model: &str, dataset: &str, stage: &str, s: &Session, acc: f64, seed: u64, notes: &str) -> ExperimentRow {
@@ -505,6 +513,9 @@ table.push(row("lenet5", "mnist-10k", "gradual", &gr5_m, results[3].3, seed, not
 table.write_parquet("out/02_pruning.parquet")?;
 table.write_csv("out/02_pruning.csv")?;
 assert_eq!(ExperimentTable::read_parquet("out/02_pruning.parquet")?.len(), 12);
+scan5.write_parquet("out/02_sensitivity_lenet5_fashion.parquet")?;
+sizes.write_parquet("out/02_sizes_lenet300_fashion.parquet")?;
+sizes.write_csv("out/02_sizes_lenet300_fashion.csv")?;
 let fig = table.plot_accuracy_vs_size()?;
 fig.save_svg("out/02_accuracy_vs_size.svg")?;
 fig

@@ -849,6 +849,14 @@ md(r"""
 Every result as a row of the shared experiment table (`out/03_quantization.parquet`, `.csv`);
 `bytes` counts codes, scales, zero points and codebooks, `epochs` the training done in this
 notebook on top of the baseline.
+
+Parquet and CSV go through Polars, in its own crate `lepton-polars`, loaded here rather than at
+the top so that the notebook starts faster (evcxr analyses every loaded crate in every new
+kernel; Polars is most of lepton's dependency tree): about 10 s on a warm cache.
+""")
+code(r"""
+:dep lepton-polars = { path = "../lepton-polars" }
+use lepton_polars::prelude::*;
 """)
 code(r"""
 fn row(model: &str, dataset: &str, stage: &str, acc: f64, params: usize, bytes: usize, epochs: usize, seconds: f64, seed: u64, notes: &str) -> ExperimentRow {

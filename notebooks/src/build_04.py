@@ -350,6 +350,14 @@ md(r"""
 
 All runs (experiment, method, k, seed, accuracy, errors, samples, steps, seconds) to Parquet
 and CSV, and the summaries beside them; Python Polars reads them as they are.
+
+Parquet and CSV go through Polars, in its own crate `lepton-polars`, loaded here rather than at
+the top so that the notebook starts faster (evcxr analyses every loaded crate in every new
+kernel; Polars is most of lepton's dependency tree): about 10 s on a warm cache.
+""")
+code(r"""
+:dep lepton-polars = { path = "../lepton-polars" }
+use lepton_polars::prelude::*;
 """)
 code(r"""
 let mut all = RunTable::new("k per class");

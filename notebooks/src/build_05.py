@@ -211,6 +211,14 @@ assert_eq!(teacher_m.tensors(), teacher_before, "the teacher's weights are only 
 """)
 md(r"""
 ## Every run is a row
+
+Parquet and CSV go through Polars, in its own crate `lepton-polars`, loaded here rather than at
+the top so that the notebook starts faster (evcxr analyses every loaded crate in every new
+kernel; Polars is most of lepton's dependency tree): about 10 s on a warm cache.
+""")
+code(r"""
+:dep lepton-polars = { path = "../lepton-polars" }
+use lepton_polars::prelude::*;
 """)
 code(r"""
 let mut all = RunTable::new("temperature");

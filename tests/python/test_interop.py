@@ -1,7 +1,7 @@
 """Python reads what lepton writes: safetensors checkpoints and Parquet/CSV reports.
 
-Runs `cargo run --release --example interop_export -- <tmpdir>` once (from the repository
-root), then checks the files against the values the example wrote to `expected.json`.
+Runs `cargo run --release -p lepton-polars --example interop_export -- <tmpdir>` once (from
+the repository root), then checks the files against the values the example wrote to `expected.json`.
 `make test` sets LEPTON_INTEROP_CMD to run the example from the kernel-shaped build of
 scripts/kernel_cargo_test.sh instead (no separate release build of all dependencies).
 """
@@ -69,7 +69,7 @@ def export(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     out = tmp_path_factory.mktemp("interop")
     runner = os.environ.get("LEPTON_INTEROP_CMD")
     argv = (shlex.split(runner) if runner else ["cargo", "run", "--release"]) + [
-        "--quiet", "--example", "interop_export", "--", str(out)]
+        "--quiet", "-p", "lepton-polars", "--example", "interop_export", "--", str(out)]
     proc = subprocess.run(
         argv,
         cwd=REPO,

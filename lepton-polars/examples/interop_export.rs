@@ -1,7 +1,7 @@
 //! Writes the artefacts a Python user reads, for the interop test `tests/python/test_interop.py`.
 //!
 //! ```text
-//! cargo run --release --example interop_export -- <output-dir>
+//! cargo run --release -p lepton-polars --example interop_export -- <output-dir>
 //! ```
 //! Trains LeNet-300-100 for one epoch on 1,000 Fashion-MNIST training images (100 per class,
 //! seed 0), evaluates it on 1,000 test images and writes to `<output-dir>`:
@@ -10,13 +10,14 @@
 //! - `lenet300-int8.safetensors`: the model quantized to 8-bit integers, calibrated on 4
 //!   training batches (`Session::quantize_int8`, `QuantizedModel::save`);
 //! - `history.parquet`, `history.csv`, `eval.parquet`, `eval.csv`, `size.parquet`: the
-//!   [`Tabular`] reports;
+//!   [`Tabular`] reports, through lepton-polars;
 //! - `expected.json`: the values the Python side must find in those files (tensor names,
 //!   shapes and sums, history rows, accuracy, per-class numbers).
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use lepton::prelude::*;
+use lepton_polars::ToPolars;
 
 /// A JSON string literal (the names written here need no more than quotes and backslashes,
 /// but control characters are escaped too).
@@ -57,7 +58,7 @@ fn main() -> Result<()> {
             return Err(LeptonError::config(
                 "output_dir",
                 "<missing>",
-                "usage: cargo run --release --example interop_export -- <output-dir>",
+                "usage: cargo run --release -p lepton-polars --example interop_export -- <output-dir>",
             ))
         }
     };
