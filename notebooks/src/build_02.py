@@ -483,7 +483,8 @@ sensitivity scan and the size table are exported next to it
 Writing Parquet and CSV goes through Polars, which lives in its own crate, `lepton-polars`,
 loaded here rather than at the top: Polars is most of lepton's dependency tree, and evcxr
 analyses every loaded crate in every new kernel, so a notebook that does not export starts
-faster. This `:dep` takes about 10 s on a warm cache (`make lab` warms it).
+faster. This `:dep` takes 5–7 s on a warm cache (`make lab` warms it), the first cell after it
+a few seconds more.
 """)
 code(r"""
 :dep lepton-polars = { path = "../lepton-polars" }

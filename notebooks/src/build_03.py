@@ -852,7 +852,8 @@ notebook on top of the baseline.
 
 Parquet and CSV go through Polars, in its own crate `lepton-polars`, loaded here rather than at
 the top so that the notebook starts faster (evcxr analyses every loaded crate in every new
-kernel; Polars is most of lepton's dependency tree): about 10 s on a warm cache.
+kernel; Polars is most of lepton's dependency tree): 5–7 s on a warm cache, the first cell
+after it a few seconds more.
 """)
 code(r"""
 :dep lepton-polars = { path = "../lepton-polars" }

@@ -353,7 +353,8 @@ and CSV, and the summaries beside them; Python Polars reads them as they are.
 
 Parquet and CSV go through Polars, in its own crate `lepton-polars`, loaded here rather than at
 the top so that the notebook starts faster (evcxr analyses every loaded crate in every new
-kernel; Polars is most of lepton's dependency tree): about 10 s on a warm cache.
+kernel; Polars is most of lepton's dependency tree): 5–7 s on a warm cache, the first cell
+after it a few seconds more.
 """)
 code(r"""
 :dep lepton-polars = { path = "../lepton-polars" }
