@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes notebooks/02_pruning.ipynb from the cells below (markdown and Rust), so the notebook's
 source reads as a diff in review. Run: python3 notebooks/src/build_02.py"""
-from nbgen import code, md, write
+from nbgen import code, export_section, md, write
 
 md(r"""
 # 02 · Pruning: Han et al. 2015 on LeNet-300-100 and LeNet-5
@@ -472,23 +472,13 @@ assert!(sizes.csr_bytes() > values_bytes);
 assert!(sizes.relative_bytes() * 32 >= values_bytes * 37 && sizes.relative_bytes() < sizes.csr_bytes());
 println!("check passed");
 """)
-md(r"""
+export_section(r"""
 ## Results table
 
 Every result as a row of the shared experiment table (`out/02_pruning.parquet`, `.csv`);
 `bytes` is each model's best storage (dense, CSR or relative indices per tensor). The
 sensitivity scan and the size table are exported next to it
 (`out/02_sensitivity_lenet5_fashion.parquet`, `out/02_sizes_lenet300_fashion.parquet` / `.csv`).
-
-Writing Parquet and CSV goes through Polars, which lives in its own crate, `lepton-polars`,
-loaded here rather than at the top: Polars is most of lepton's dependency tree, and evcxr
-analyses every loaded crate in every new kernel, so a notebook that does not export starts
-faster. This `:dep` takes 5–7 s on a warm cache (`make lab` warms it), the first cell after it
-a few seconds more.
-""")
-code(r"""
-:dep lepton-polars = { path = "../lepton-polars" }
-use lepton_polars::prelude::*;
 """)
 code(r"""
 fn row(model: &str, dataset: &str, stage: &str, s: &Session, acc: f64, seed: u64, notes: &str) -> ExperimentRow {

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes notebooks/03_quantization.ipynb from the cells below (markdown and Rust), so the notebook's
 source reads as a diff in review. Run: python3 notebooks/src/build_03.py"""
-from nbgen import code, md, write
+from nbgen import code, export_section, md, write
 
 md(r"""
 # 03 · Quantization: fewer bits per weight, integer inference
@@ -843,21 +843,12 @@ assert_eq!(size_5_8pc, 46_078);
 assert_eq!(int8_models[0].size().float_total(), 1_066_440);
 println!("check passed: 8-bit per channel is {:.3}× smaller than f32", 1_066_440.0 / 269_480.0);
 """)
-md(r"""
+export_section(r"""
 ## Results table
 
 Every result as a row of the shared experiment table (`out/03_quantization.parquet`, `.csv`);
 `bytes` counts codes, scales, zero points and codebooks, `epochs` the training done in this
 notebook on top of the baseline.
-
-Parquet and CSV go through Polars, in its own crate `lepton-polars`, loaded here rather than at
-the top so that the notebook starts faster (evcxr analyses every loaded crate in every new
-kernel; Polars is most of lepton's dependency tree): 5–7 s on a warm cache, the first cell
-after it a few seconds more.
-""")
-code(r"""
-:dep lepton-polars = { path = "../lepton-polars" }
-use lepton_polars::prelude::*;
 """)
 code(r"""
 fn row(model: &str, dataset: &str, stage: &str, acc: f64, params: usize, bytes: usize, epochs: usize, seconds: f64, seed: u64, notes: &str) -> ExperimentRow {

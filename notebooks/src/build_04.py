@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes notebooks/04_transfer.ipynb from the cells below (markdown and Rust), so the notebook's
 source reads as a diff in review. Run: python3 notebooks/src/build_04.py"""
-from nbgen import code, md, write
+from nbgen import code, export_section, md, write
 
 md(r"""
 # 04 · Transfer learning: a trained backbone on a new task
@@ -345,20 +345,11 @@ for k in [10.0, all_x] {
     println!("            frozen conv, new fc: dense {:.2} %, pruned conv {:.2} % ({:+.2} points)", 100.0 * cd, 100.0 * cp, 100.0 * (cp - cd));
 }
 """)
-md(r"""
+export_section(r"""
 ## Every run is a row
 
 All runs (experiment, method, k, seed, accuracy, errors, samples, steps, seconds) to Parquet
 and CSV, and the summaries beside them; Python Polars reads them as they are.
-
-Parquet and CSV go through Polars, in its own crate `lepton-polars`, loaded here rather than at
-the top so that the notebook starts faster (evcxr analyses every loaded crate in every new
-kernel; Polars is most of lepton's dependency tree): 5–7 s on a warm cache, the first cell
-after it a few seconds more.
-""")
-code(r"""
-:dep lepton-polars = { path = "../lepton-polars" }
-use lepton_polars::prelude::*;
 """)
 code(r"""
 let mut all = RunTable::new("k per class");

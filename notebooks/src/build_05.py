@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes notebooks/05_distillation.ipynb from the cells below (markdown and Rust), so the notebook's
 source reads as a diff in review. Run: python3 notebooks/src/build_05.py"""
-from nbgen import code, md, write
+from nbgen import code, export_section, md, write
 
 md(r"""
 # 05 · Knowledge distillation: a small student taught by a large teacher
@@ -209,17 +209,8 @@ for (runs, exp, teacher_acc) in [(&runs_m, exp_m, tm.accuracy), (&runs_f, exp_f,
 }
 assert_eq!(teacher_m.tensors(), teacher_before, "the teacher's weights are only read");
 """)
-md(r"""
+export_section(r"""
 ## Every run is a row
-
-Parquet and CSV go through Polars, in its own crate `lepton-polars`, loaded here rather than at
-the top so that the notebook starts faster (evcxr analyses every loaded crate in every new
-kernel; Polars is most of lepton's dependency tree): 5–7 s on a warm cache, the first cell
-after it a few seconds more.
-""")
-code(r"""
-:dep lepton-polars = { path = "../lepton-polars" }
-use lepton_polars::prelude::*;
 """)
 code(r"""
 let mut all = RunTable::new("temperature");

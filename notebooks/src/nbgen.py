@@ -17,6 +17,25 @@ def code(s, tags=None):
     cells.append(("code", s.strip("\n"), tags or []))
 
 
+POLARS_NOTE = """
+Parquet and CSV go through Polars, in its own crate `lepton-polars`, loaded here rather than at
+the top so that the notebook starts faster (evcxr analyses every loaded crate in every new
+kernel; Polars is most of lepton's dependency tree): 5–7 s on a warm cache, the first cell
+after it a few seconds more.
+"""
+
+
+def export_section(intro):
+    """The markdown `intro` of an export section with the note on Polars, then the cell that
+    loads lepton-polars (`:dep lepton-polars`, its prelude: write_parquet, write_csv,
+    read_parquet)."""
+    md(intro.strip("\n") + "\n" + POLARS_NOTE)
+    code(r"""
+:dep lepton-polars = { path = "../lepton-polars" }
+use lepton_polars::prelude::*;
+""")
+
+
 def write(name):
     """Writes notebooks/<name> from the collected cells."""
     nb = {
