@@ -2,7 +2,7 @@
 //! first layer can skip the gradient of its input (the data), which dfdx's own `Linear` always
 //! computes: for LeNet-300-100 that product is a third of all training arithmetic.
 //!
-//! The weights stay in dfdx's [`Linear`](dfdx::nn::modules::Linear) (`weight` is `(OUT, IN)`,
+//! The weights stay in dfdx's [`Linear`] (`weight` is `(OUT, IN)`,
 //! `bias` is `(OUT,)`), so tensor paths and checkpoints do not change.
 //!
 //! Backward: `dW += dYᵀ·X`, `db += Σ_batch dY`, and when asked `dX += dY·W`.

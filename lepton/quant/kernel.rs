@@ -332,7 +332,7 @@ unsafe fn tile_avx2<const ROWS: usize, const WIDE: bool>(sign: &[u8], mag: &[u8]
 
 /// `acc = x · wᵀ`: `x` is `(batch, inputs)` `u8`, `w` is `(outputs, inputs)` `i8`, the result
 /// `(batch, outputs)` `i32` (raw products: no zero point, no bias). Packs `w` for the call
-/// (layers keep a [`PackedWeights`] instead); samples run in parallel; every accumulator is
+/// (layers keep a `PackedWeights` instead); samples run in parallel; every accumulator is
 /// exact, so the result does not depend on the kernel or the thread count.
 pub fn matmul_u8_i8(x: &[u8], batch: usize, w: &[i8], outputs: usize, inputs: usize, kernel: Kernel) -> Result<Vec<i32>> {
     let packed = PackedWeights::new(w, outputs, inputs)?;
