@@ -10,7 +10,7 @@ use super::sensitivity::SensitivityScan;
 use super::sparse::sparse_bytes;
 use crate::error::Result;
 use crate::report::html::{emit, escape_html};
-use crate::report::table::{f64_col, frame, shape_string, str_col, u64_col};
+use crate::report::table::{f64_col, shape_string, str_col, u64_col};
 use crate::report::text::{kib, Grid};
 use crate::report::{Figure, LineChart, Series, Tabular, WeightHistograms};
 
@@ -193,7 +193,7 @@ impl Tabular for SparsityReport {
     /// relative_bytes, index_bits, fillers.
     fn to_table(&self) -> Result<Table> {
         let l = &self.layers;
-        frame(
+        Table::new(
             "sparsity report",
             l.len(),
             vec![
@@ -296,7 +296,7 @@ impl Tabular for SensitivityScan {
     /// Columns: model, dataset, tensor, params, sparsity, accuracy, loss, baseline_accuracy.
     fn to_table(&self) -> Result<Table> {
         let r = &self.rows;
-        frame(
+        Table::new(
             "sensitivity scan",
             r.len(),
             vec![

@@ -9,7 +9,7 @@ use super::affine::{Granularity, QuantError};
 use super::size::{LayerBytes, QuantSize};
 use crate::error::Result;
 use crate::report::html::{emit, escape_html};
-use crate::report::table::{f64_col, frame, i64_col, shape_string, str_col, u64_col};
+use crate::report::table::{f64_col, i64_col, shape_string, str_col, u64_col};
 use crate::report::text::{fmt_sig, kib, Grid};
 use crate::report::Tabular;
 
@@ -206,7 +206,7 @@ impl Tabular for QuantReport {
             u64_col("bytes", l.iter().map(|x| x.bytes.total())),
             f64_col("ratio", l.iter().map(|x| x.bytes.ratio())),
         ];
-        frame(&format!("quantization report of {:?}", self.model), l.len(), columns)
+        Table::new(&format!("quantization report of {:?}", self.model), l.len(), columns)
     }
 }
 
@@ -313,6 +313,6 @@ impl Tabular for CalibrationReport {
             f("scale", |x| x.scale),
             i64_col("zero_point", a.iter().map(|x| x.zero_point as i64)),
         ];
-        frame(&format!("calibration of {:?}", self.model), a.len(), columns)
+        Table::new(&format!("calibration of {:?}", self.model), a.len(), columns)
     }
 }

@@ -4,7 +4,7 @@
 //! table as Parquet (`lepton-polars`); later notebooks read it back and compare accuracy
 //! against size.
 
-use super::table::{f64_col, frame, str_col, u64_col, Column, Table, Tabular, Values};
+use super::table::{f64_col, str_col, u64_col, Column, Table, Tabular, Values};
 use crate::error::{LeptonError, Result};
 
 /// One result: a model at one compression stage, trained with one seed, measured on a test set.
@@ -148,6 +148,6 @@ impl Tabular for ExperimentTable {
             f64_col("train_seconds", r.iter().map(|x| x.train_seconds)),
             str_col("notes", r.iter().map(|x| x.notes.as_str())),
         ];
-        frame("experiment table", r.len(), columns)
+        Table::new("experiment table", r.len(), columns)
     }
 }

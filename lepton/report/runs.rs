@@ -8,7 +8,7 @@ use crate::report::Table;
 use super::figure::Figure;
 use super::html::{emit, escape_html};
 use super::plots::{LineChart, Series};
-use super::table::{f64_col, frame, str_col, u64_col, Tabular};
+use super::table::{f64_col, str_col, u64_col, Tabular};
 use super::text::Grid;
 use crate::error::Result;
 
@@ -293,7 +293,7 @@ impl Tabular for RunTable {
             u64_col("steps", r.iter().map(|r| r.steps)),
             f64_col("train_seconds", r.iter().map(|r| r.train_seconds)),
         ];
-        frame("run table", r.len(), columns)
+        Table::new("run table", r.len(), columns)
     }
 }
 
@@ -312,6 +312,6 @@ impl Tabular for RunSummary {
             f64_col("mean_errors", r.iter().map(|r| r.mean_errors)),
             f64_col("std_errors", r.iter().map(|r| r.std_errors)),
         ];
-        frame("run summary", r.len(), columns)
+        Table::new("run summary", r.len(), columns)
     }
 }

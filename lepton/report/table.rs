@@ -265,11 +265,6 @@ pub fn write_file_atomically(
     commit_temp(&tmp, path)
 }
 
-/// Builds a table of `height` rows, naming the record in any error.
-pub(crate) fn frame(what: &str, height: usize, columns: Vec<Column>) -> Result<Table> {
-    Table::new(what, height, columns)
-}
-
 /// `usize` values as an unsigned column.
 pub(crate) fn u64_col(name: &str, values: impl IntoIterator<Item = usize>) -> Column {
     Column::new(name, Values::U64(values.into_iter().map(|v| Some(v as u64)).collect()))
@@ -327,7 +322,7 @@ impl Tabular for History {
             f64_col("wall_seconds", e.iter().map(|r| r.wall_seconds)),
             u64_col("samples", e.iter().map(|r| r.samples)),
         ];
-        frame(&format!("history {:?}", self.name), e.len(), columns)
+        Table::new(&format!("history {:?}", self.name), e.len(), columns)
     }
 }
 
@@ -390,7 +385,7 @@ impl EvalReport {
             u64_col("predicted", pairs().map(|(_, p)| p)),
             u64_col("count", pairs().map(|(t, p)| self.confusion[t][p])),
         ];
-        frame(
+        Table::new(
             &format!("confusion matrix of {:?}", self.model),
             n * n,
             columns,
@@ -411,7 +406,7 @@ impl Tabular for EvalReport {
             u64_col("samples", self.class_counts.iter().copied()),
             f64_col("accuracy", self.per_class_accuracy.iter().copied()),
         ];
-        frame(&format!("evaluation of {:?}", self.model), n, columns)
+        Table::new(&format!("evaluation of {:?}", self.model), n, columns)
     }
 }
 
@@ -427,7 +422,7 @@ impl Tabular for SizeReport {
             u64_col("params", t.iter().map(|x| x.params)),
             u64_col("bytes", t.iter().map(|x| x.bytes)),
         ];
-        frame(
+        Table::new(
             &format!("size report of {:?}", self.model),
             t.len(),
             columns,
