@@ -1,5 +1,6 @@
-//! CPU kernels shared by lepton's own layers: a bounds-checked matrix product on top of the
-//! `gemm` crate (the same one dfdx 0.13 uses), and the scalar types they run for.
+//! CPU kernels shared by lepton's own layers: a bounds-checked matrix product (lepton's own
+//! AVX2 kernel for f32, [`super::sgemm`], else the `gemm` crate that dfdx 0.13 uses), and the
+//! scalar types they run for.
 //!
 //! These functions define the semantics of lepton's custom operations; a device kernel
 //! (CUDA, behind the `cuda` feature) must compute the same numbers.
@@ -22,6 +23,12 @@ pub trait CpuFloat:
 
     /// `v` in this type.
     fn of_f32(v: f32) -> Self;
+
+    /// The slice as `f32`s when this type is `f32` (lepton's own f32 matrix kernel then runs).
+    fn f32_slice(s: &[Self]) -> Option<&[f32]>;
+
+    /// [`f32_slice`](CpuFloat::f32_slice) for a mutable slice.
+    fn f32_slice_mut(s: &mut [Self]) -> Option<&mut [f32]>;
 }
 impl CpuFloat for f32 {
     const NEG_INFINITY: Self = f32::NEG_INFINITY;
@@ -36,6 +43,12 @@ impl CpuFloat for f32 {
     fn of_f32(v: f32) -> Self {
         v
     }
+    fn f32_slice(s: &[Self]) -> Option<&[f32]> {
+        Some(s)
+    }
+    fn f32_slice_mut(s: &mut [Self]) -> Option<&mut [f32]> {
+        Some(s)
+    }
 }
 impl CpuFloat for f64 {
     const NEG_INFINITY: Self = f64::NEG_INFINITY;
@@ -49,6 +62,12 @@ impl CpuFloat for f64 {
     #[inline]
     fn of_f32(v: f32) -> Self {
         v as f64
+    }
+    fn f32_slice(_: &[Self]) -> Option<&[f32]> {
+        None
+    }
+    fn f32_slice_mut(_: &mut [Self]) -> Option<&mut [f32]> {
+        None
     }
 }
 
@@ -154,7 +173,17 @@ fn matmul_impl<E: CpuFloat>(
         }
         return Ok(());
     }
-    let parallelism = if allow_parallel && m.saturating_mul(n).saturating_mul(k) >= PARALLEL_WORK {
+    let parallel = allow_parallel && m.saturating_mul(n).saturating_mul(k) >= PARALLEL_WORK;
+    if super::sgemm::available() {
+        if let (Some(d), Some(l), Some(r)) = (E::f32_slice_mut(dst), E::f32_slice(lhs.data), E::f32_slice(rhs.data)) {
+            let threads = if parallel { rayon::current_num_threads() } else { 1 };
+            let lhs = MatRef { data: l, rows: lhs.rows, cols: lhs.cols, rs: lhs.rs, cs: lhs.cs };
+            let rhs = MatRef { data: r, rows: rhs.rows, cols: rhs.cols, rs: rhs.rs, cs: rhs.cs };
+            super::sgemm::sgemm(d, dst_rs, accumulate, lhs, rhs, threads);
+            return Ok(());
+        }
+    }
+    let parallelism = if parallel {
         gemm::Parallelism::Rayon(0)
     } else {
         gemm::Parallelism::None

@@ -11,6 +11,7 @@ pub(crate) mod kernels;
 pub mod linear;
 pub mod models;
 pub mod pool;
+mod sgemm;
 pub mod size;
 pub(crate) mod visit;
 
