@@ -60,7 +60,7 @@ impl Default for DistillConfig {
 }
 
 /// A model that gives logits for a batch, with no gradient: the teacher of distillation.
-pub trait Teacher {
+pub trait Teacher: Send {
     /// Name, for tables.
     fn teacher_name(&self) -> String;
     /// Features per sample.

@@ -11,7 +11,7 @@ use crate::error::{LeptonError, Result};
 
 /// A model mapping `(batch, INPUTS)` features to `(batch, CLASSES)` logits, f32 on the CPU.
 pub trait Classifier:
-    Clone + std::fmt::Debug + TensorCollection<f32, Cpu, To<f32, Cpu> = Self> + 'static
+    Clone + std::fmt::Debug + TensorCollection<f32, Cpu, To<f32, Cpu> = Self> + Send + Sync + 'static
 {
     /// Features per sample.
     const INPUTS: usize;

@@ -30,6 +30,12 @@ enum Opt<M> {
     Sgd(Sgd<M, f32, Cpu>),
 }
 
+// SAFETY: dfdx's `Adam` and `Sgd` hold a config, a step count, their moment buffers
+// (`Gradients<f32, Cpu>`, which is `Send`) and a `PhantomData<*const M>` that only ties them
+// to the model type; the raw pointer is never created, so nothing in them is bound to a
+// thread. `M: Send` (every `Classifier` is) covers the model type itself.
+unsafe impl<M: Send> Send for Opt<M> {}
+
 impl<M: Classifier> Opt<M> {
     fn new(model: &M, cfg: &TrainConfig) -> Self {
         let wd = (cfg.weight_decay > 0.0).then_some(WeightDecay::L2(cfg.weight_decay));
@@ -188,7 +194,10 @@ impl<M: Classifier> TypedSession<M> {
             return Err(LeptonError::config("epochs", 0, "must be at least 1"));
         }
         for _ in 0..epochs {
-            let record = self.train_epoch()?;
+            // The epoch runs on a thread of Rayon's pool: the matrix products split in two
+            // there, so the calling thread does one half itself instead of sleeping until
+            // two pool threads are done (a thread wake-up per product).
+            let record = rayon::scope(|_| self.train_epoch())?;
             if self.config.progress {
                 println!("{}", format_epoch(&record, self.history.epochs.len() + 1));
             }
@@ -209,6 +218,9 @@ impl<M: Classifier> TypedSession<M> {
         };
         let k = M::CLASSES;
         let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
+        // whether `last_good`'s spare copy (made by the finiteness check) holds the current
+        // weights: only between steps of this loop, since other methods may change the model
+        let mut checked_copy = false;
         for (step, batch) in batches.enumerate() {
             let n = batch.len;
             // Distillation: the teacher's logits for this batch, with no tape.
@@ -263,7 +275,12 @@ impl<M: Classifier> TypedSession<M> {
             let mut grads = loss.try_backward().map_err(|e| LeptonError::device("backward", e))?;
             // Quantization hook 2 (QAT, clipped STE): no gradient outside frozen ranges.
             self.quant.before_update(&self.model, &mut grads)?;
-            self.last_good.take(&self.model);
+            // The weights before this update. From the second step of an epoch on, the check
+            // at the end of the previous step already copied them (nothing changes the model
+            // in between), so that copy becomes the snapshot.
+            if !(checked_copy && self.last_good.promote()) {
+                self.last_good.take(&self.model);
+            }
             self.opt.update(&mut self.model, &grads)?;
             self.steps += 1;
             // Quantization hook 3 (k-means sharing): centroids move by the summed gradient of
@@ -281,7 +298,8 @@ impl<M: Classifier> TypedSession<M> {
             // Per-group learning rates and frozen tensors: scale this step's change per tensor
             // (frozen ones get their old values back, bit for bit).
             self.groups.apply_from(|path| self.last_good.get(path), &mut self.model)?;
-            if !self.last_good.all_finite(&self.model) {
+            checked_copy = true;
+            if !self.last_good.check_finite(&self.model) {
                 // This step made some weights non-finite. The loss need not show it yet (ReLU
                 // maps NaN to 0 and max pooling skips NaN), so check the weights themselves,
                 // every step: `last_good` then always holds finite weights.
