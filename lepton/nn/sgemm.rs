@@ -191,6 +191,8 @@ fn pack_b(buf: &mut Vec<f32>, b: MatRef<'_, f32>, p0: usize, kc: usize, j0: usiz
                 dst[..cols].copy_from_slice(&b.data[base..base + cols]);
                 dst[cols..].fill(0.0);
             }
+        } else if b.rs == 1 && cols == NR && transpose_panel(panel, b, p0, kc, j0 + s * NR) {
+            // (16 contiguous columns transposed 8×8 at a time)
         } else {
             for j in 0..NR {
                 if j >= cols {
@@ -211,6 +213,27 @@ fn pack_b(buf: &mut Vec<f32>, b: MatRef<'_, f32>, p0: usize, kc: usize, j0: usiz
                 }
             }
         }
+    }
+}
+
+/// Packs the full panel of columns `j..j+NR`, rows `p0..p0+kc` of a `b` whose columns are
+/// contiguous (`b.rs == 1`) with AVX 8×8 transposes. Returns false (nothing written) when the
+/// CPU lacks AVX2 or the panel is not inside `b`'s slice.
+fn transpose_panel(panel: &mut [f32], b: MatRef<'_, f32>, p0: usize, kc: usize, j: usize) -> bool {
+    let last = (j + NR - 1).checked_mul(b.cs).and_then(|v| v.checked_add(p0 + kc));
+    if b.rs != 1 || kc == 0 || panel.len() < kc * NR || !matches!(last, Some(end) if end <= b.data.len()) || !available() {
+        return false;
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: every column j..j+NR, rows p0..p0+kc, lies inside `b.data` (checked above),
+        // `panel` holds kc·NR floats, and the CPU has AVX2.
+        unsafe { avx2::transpose_panel(b.data.as_ptr().add(j * b.cs + p0), b.cs, kc, panel.as_mut_ptr()) };
+        true
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
     }
 }
 
@@ -267,6 +290,62 @@ unsafe fn tile(kc: usize, a: MatRef<'_, f32>, rows: [usize; MR], panel: Panel<'_
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use std::arch::x86_64::*;
+
+    /// Writes `dst[p·16 + j] = src[j·cs + p]` for `p < kc`, `j < 16`.
+    ///
+    /// # Safety
+    /// `src.add(j·cs + p)` is readable for those `(p, j)`, `dst` writable for `kc·16` floats,
+    /// and the CPU has AVX2.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn transpose_panel(src: *const f32, cs: usize, kc: usize, dst: *mut f32) {
+        for half in 0..2 {
+            let col = |j: usize| unsafe { src.add((half * 8 + j) * cs) };
+            let mut p = 0;
+            while p + 8 <= kc {
+                // SAFETY: rows p..p+8 of columns half·8..half·8+8 (see the contract).
+                let r: [__m256; 8] = std::array::from_fn(|j| unsafe { _mm256_loadu_ps(col(j).add(p)) });
+                let t0 = _mm256_unpacklo_ps(r[0], r[1]);
+                let t1 = _mm256_unpackhi_ps(r[0], r[1]);
+                let t2 = _mm256_unpacklo_ps(r[2], r[3]);
+                let t3 = _mm256_unpackhi_ps(r[2], r[3]);
+                let t4 = _mm256_unpacklo_ps(r[4], r[5]);
+                let t5 = _mm256_unpackhi_ps(r[4], r[5]);
+                let t6 = _mm256_unpacklo_ps(r[6], r[7]);
+                let t7 = _mm256_unpackhi_ps(r[6], r[7]);
+                let s0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+                let s1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+                let s2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+                let s3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+                let s4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+                let s5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+                let s6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+                let s7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+                // row q of the transposed block: element j = column j at depth p + q
+                let rows = [
+                    _mm256_permute2f128_ps::<0x20>(s0, s4),
+                    _mm256_permute2f128_ps::<0x20>(s1, s5),
+                    _mm256_permute2f128_ps::<0x20>(s2, s6),
+                    _mm256_permute2f128_ps::<0x20>(s3, s7),
+                    _mm256_permute2f128_ps::<0x31>(s0, s4),
+                    _mm256_permute2f128_ps::<0x31>(s1, s5),
+                    _mm256_permute2f128_ps::<0x31>(s2, s6),
+                    _mm256_permute2f128_ps::<0x31>(s3, s7),
+                ];
+                for (q, v) in rows.into_iter().enumerate() {
+                    // SAFETY: (p + q)·16 + half·8 + 7 < kc·16.
+                    unsafe { _mm256_storeu_ps(dst.add((p + q) * 16 + half * 8), v) };
+                }
+                p += 8;
+            }
+            while p < kc {
+                for j in 0..8 {
+                    // SAFETY: as above, for the last rows one element at a time.
+                    unsafe { *dst.add(p * 16 + half * 8 + j) = *col(j).add(p) };
+                }
+                p += 1;
+            }
+        }
+    }
 
     /// The 6×16 micro-kernel: twelve 8-float accumulators, two loads of `B` and six
     /// broadcasts of `A` per depth step. Row `i` of `A` is `a[i][p·cs]`, row `p` of `B` is
