@@ -191,8 +191,8 @@ fn pack_b(buf: &mut Vec<f32>, b: MatRef<'_, f32>, p0: usize, kc: usize, j0: usiz
                 dst[..cols].copy_from_slice(&b.data[base..base + cols]);
                 dst[cols..].fill(0.0);
             }
-        } else if b.rs == 1 && cols == NR && transpose_panel(panel, b, p0, kc, j0 + s * NR) {
-            // (16 contiguous columns transposed 8×8 at a time)
+        } else if b.rs == 1 && transpose_panel(panel, b, p0, kc, j0 + s * NR, cols) {
+            // (contiguous columns transposed 8×8 at a time)
         } else {
             for j in 0..NR {
                 if j >= cols {
@@ -216,19 +216,20 @@ fn pack_b(buf: &mut Vec<f32>, b: MatRef<'_, f32>, p0: usize, kc: usize, j0: usiz
     }
 }
 
-/// Packs the full panel of columns `j..j+NR`, rows `p0..p0+kc` of a `b` whose columns are
-/// contiguous (`b.rs == 1`) with AVX 8×8 transposes. Returns false (nothing written) when the
-/// CPU lacks AVX2 or the panel is not inside `b`'s slice.
-fn transpose_panel(panel: &mut [f32], b: MatRef<'_, f32>, p0: usize, kc: usize, j: usize) -> bool {
-    let last = (j + NR - 1).checked_mul(b.cs).and_then(|v| v.checked_add(p0 + kc));
-    if b.rs != 1 || kc == 0 || panel.len() < kc * NR || !matches!(last, Some(end) if end <= b.data.len()) || !available() {
+/// Packs the panel of columns `j..j+cols` (`cols ≤ NR`), rows `p0..p0+kc` of a `b` whose
+/// columns are contiguous (`b.rs == 1`) with AVX 8×8 transposes. The panel's columns past
+/// `cols` repeat the last column: they only feed columns of `C` that [`tile`] drops. Returns
+/// false (nothing written) when the CPU lacks AVX2 or the panel is not inside `b`'s slice.
+fn transpose_panel(panel: &mut [f32], b: MatRef<'_, f32>, p0: usize, kc: usize, j: usize, cols: usize) -> bool {
+    let last = (j + cols).checked_sub(1).and_then(|c| c.checked_mul(b.cs)).and_then(|v| v.checked_add(p0 + kc));
+    if b.rs != 1 || kc == 0 || cols == 0 || cols > NR || panel.len() < kc * NR || !matches!(last, Some(end) if end <= b.data.len()) || !available() {
         return false;
     }
     #[cfg(target_arch = "x86_64")]
     {
         // SAFETY: every column j..j+NR, rows p0..p0+kc, lies inside `b.data` (checked above),
         // `panel` holds kc·NR floats, and the CPU has AVX2.
-        unsafe { avx2::transpose_panel(b.data.as_ptr().add(j * b.cs + p0), b.cs, kc, panel.as_mut_ptr()) };
+        unsafe { avx2::transpose_panel(b.data.as_ptr().add(j * b.cs + p0), b.cs, kc, cols, panel.as_mut_ptr()) };
         true
     }
     #[cfg(not(target_arch = "x86_64"))]
@@ -291,15 +292,16 @@ unsafe fn tile(kc: usize, a: MatRef<'_, f32>, rows: [usize; MR], panel: Panel<'_
 mod avx2 {
     use std::arch::x86_64::*;
 
-    /// Writes `dst[p·16 + j] = src[j·cs + p]` for `p < kc`, `j < 16`.
+    /// Writes `dst[p·16 + j] = src[min(j, cols - 1)·cs + p]` for `p < kc`, `j < 16`.
     ///
     /// # Safety
-    /// `src.add(j·cs + p)` is readable for those `(p, j)`, `dst` writable for `kc·16` floats,
-    /// and the CPU has AVX2.
+    /// `1 ≤ cols ≤ 16`; `src.add(j·cs + p)` is readable for `p < kc`, `j < cols`; `dst` is
+    /// writable for `kc·16` floats; the CPU has AVX2.
     #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn transpose_panel(src: *const f32, cs: usize, kc: usize, dst: *mut f32) {
+    pub(super) unsafe fn transpose_panel(src: *const f32, cs: usize, kc: usize, cols: usize, dst: *mut f32) {
         for half in 0..2 {
-            let col = |j: usize| unsafe { src.add((half * 8 + j) * cs) };
+            // SAFETY (of every `col(j).add(p)` below): the column index is below `cols`.
+            let col = |j: usize| unsafe { src.add((half * 8 + j).min(cols - 1) * cs) };
             let mut p = 0;
             while p + 8 <= kc {
                 // SAFETY: rows p..p+8 of columns half·8..half·8+8 (see the contract).
