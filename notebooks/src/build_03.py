@@ -288,11 +288,14 @@ md(r"""
 - 8-bit per-channel weights stay within 0.5 points of float in full mode (2 points in quick
   mode) for both models;
 - per-channel weights have a higher SQNR than per-tensor ones at every bit width;
-- at 4 bits both granularities still hold: per-channel within 2 points of float and at most
-  1 point below per-tensor. On these small networks the two are within test noise at 4 bits
-  (quick mode measured per-channel 0.55 and 0.25 points *below* per-tensor: one scale per
-  tensor rounds the smallest weights to 0, which prunes them, and that costs nothing here);
-  the gap opens below 4 bits;
+- at 4 bits both granularities still hold: per-channel within 2 points of float and not
+  below per-tensor by more than test noise: 1 point in full mode (10,000 test images, a
+  standard error of 0.3–0.4 points), 2 points in quick mode (2,000 Fashion-MNIST test images,
+  a standard error of about 1 point at 74 %). On these small networks the two are within test
+  noise at 4 bits (quick mode measured per-channel 0.55 and 0.25 points *below* per-tensor
+  with the gemm crate's kernels, 1.05 points below for LeNet-5 on Fashion-MNIST with
+  lepton's own since 2026-12-04: one scale per tensor rounds the smallest weights to 0,
+  which prunes them, and that costs nothing here); the gap opens below 4 bits;
 - 2-bit per-tensor collapses, at least 30 points below 8 bits. Per channel holds at least
   15 points above it where per tensor breaks down: at 2 bits in quick mode (measured 27.5 %
   against 61.1 % for LeNet-300-100, 13.7 % against 40.0 % for LeNet-5), at 3 bits in full mode
@@ -305,11 +308,13 @@ md(r"""
 """)
 code(r"""
 let max_drop_8: f64 = if quick { 0.02 } else { 0.005 };
+// how far per channel may fall below per tensor at 4 bits: about two standard errors of the test accuracy
+let test_noise_4: f64 = if quick { 0.02 } else { 0.01 };
 for (model, base) in [("LeNet-300-100", base300_f), ("LeNet-5", base5_f)] {
     let a8 = acc_of(&sweep, model, "per channel", 8);
     assert!(base - a8 <= max_drop_8, "{model}: 8-bit per channel {a8} vs float {base}");
     let (pt4, pc4) = (acc_of(&sweep, model, "per tensor", 4), acc_of(&sweep, model, "per channel", 4));
-    assert!(base - pc4 <= 0.02 && pc4 >= pt4 - 0.01, "{model} at 4 bits: per channel {pc4}, per tensor {pt4}, float {base}");
+    assert!(base - pc4 <= 0.02 && pc4 >= pt4 - test_noise_4, "{model} at 4 bits: per channel {pc4}, per tensor {pt4}, float {base}");
     let gap_bits: u8 = if quick { 2 } else { 3 };
     let (ptg, pcg) = (acc_of(&sweep, model, "per tensor", gap_bits), acc_of(&sweep, model, "per channel", gap_bits));
     assert!(ptg <= pcg - 0.15, "{model}: {gap_bits}-bit per tensor {ptg} vs per channel {pcg}");
