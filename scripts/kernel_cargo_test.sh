@@ -104,10 +104,12 @@ if [[ -n $evcxr && $mode != prebuild ]]; then
 fi
 case $mode in
   prebuild) # download Cargo.lock's crates first (the build is --offline); a failed fetch is
-            # retried once and reported, and the build below then names what is missing
-            if ! cargo fetch --locked --manifest-path "$root/Cargo.toml" >"$dir/fetch.log" 2>&1; then
+            # retried once and reported, and the build below then names what is missing.
+            # CARGO_NET_OFFLINE=false: this directory's .cargo/config.toml (evcxr's) says
+            # offline, and cargo reads config from the working directory, not the manifest's
+            if ! CARGO_NET_OFFLINE=false cargo fetch --locked --manifest-path "$root/Cargo.toml" >"$dir/fetch.log" 2>&1; then
               sleep 5
-              cargo fetch --locked --manifest-path "$root/Cargo.toml" >"$dir/fetch.log" 2>&1 \
+              CARGO_NET_OFFLINE=false cargo fetch --locked --manifest-path "$root/Cargo.toml" >"$dir/fetch.log" 2>&1 \
                 || { echo "kernel_cargo_test.sh: cargo fetch failed:" >&2; cat "$dir/fetch.log" >&2; }
             fi
             exec cargo test --offline -p lepton -p lepton-polars --target "$target" --no-run "$@" ;;
