@@ -34,7 +34,7 @@ setup: warm ## Install everything: evcxr kernel, .venv, kernelspec, warm evcxr c
 toolchain: ## Install the Rust toolchain pinned in rust-toolchain.toml unless present (~15 s once)
 	@$(TIMED) "setup: Rust toolchain (rust-toolchain.toml)" scripts/ensure_toolchain.sh
 
-evcxr: toolchain ## Install evcxr_jupyter 0.22.0 with cargo unless present (~10-15 min once)
+evcxr: toolchain ## Install evcxr_jupyter 0.22.0 with cargo unless present (~7-8 min once on an idle 2-core machine)
 	@$(TIMED) "setup: evcxr_jupyter $(EVCXR_VERSION)" scripts/install_evcxr.sh $(EVCXR_VERSION)
 
 venv: ## Create .venv from environment.yml's pip list (redone only when it changes)

@@ -19,10 +19,12 @@ if cargo install --list 2>/dev/null | grep -qx "evcxr_jupyter v${version}:" \
   exit 0
 fi
 
-# Optimisation level of the build. cargo's default for `install` is 3, which on a 2-core
-# machine takes ~45 min (most of it rust-analyzer's crates, which evcxr embeds). CI (CI=true)
-# builds at opt-level 1, about half the time, at the price of a slower rust-analyzer inside
-# the kernel (type inference of new variables). LEPTON_EVCXR_OPT_LEVEL=N chooses explicitly.
+# Optimisation level of the build. cargo's default for `install` is 3. On a 2-core machine with
+# nothing else running (2026-12-06) opt-level 3 took 7 min 32 s and opt-level 1 6 min 38 s; with
+# the cores shared with other builds earlier sessions saw 25-45 min (most of it rust-analyzer's
+# crates, which evcxr embeds). The kernel's cell times were the same with either build (README,
+# "Notebook compile times"). CI (CI=true) builds at opt-level 1, the quicker one.
+# LEPTON_EVCXR_OPT_LEVEL=N chooses explicitly.
 opt=${LEPTON_EVCXR_OPT_LEVEL:-}
 [[ -z $opt && ${CI:-} == true ]] && opt=1
 if [[ -n $opt ]]; then
@@ -30,5 +32,5 @@ if [[ -n $opt ]]; then
 fi
 echo "Installing evcxr_jupyter ${version} with cargo install --locked (opt-level ${opt:-3})."
 echo "This compiles the kernel and rust-analyzer from source, once per machine: on 2 cores"
-echo "about 45 minutes at opt-level 3, less at lower levels (LEPTON_EVCXR_OPT_LEVEL=1)."
+echo "7-8 minutes with the machine to itself, 25-45 minutes while other builds share the cores."
 cargo install evcxr_jupyter --version "${version}" --locked
