@@ -297,8 +297,8 @@ md(r"""
   lepton's own since 2026-12-04: one scale per tensor rounds the smallest weights to 0,
   which prunes them, and that costs nothing here); the gap opens below 4 bits;
 - 2-bit per-tensor collapses, at least 30 points below 8 bits. Per channel holds at least
-  15 points above it where per tensor breaks down: at 2 bits in quick mode (measured 27.5 %
-  against 61.1 % for LeNet-300-100, 13.7 % against 40.0 % for LeNet-5), at 3 bits in full mode
+  15 points above it where per tensor breaks down: at 2 bits in quick mode (measured 27.20 %
+  against 61.30 % for LeNet-300-100, 17.95 % against 46.90 % for LeNet-5 on 2026-12-06), at 3 bits in full mode
   (measured 63.97 % against 84.21 % and 41.66 % against 73.44 %; at 4 bits LeNet-5 already
   has 77.91 % against 86.77 %; with baselines retrained by this notebook, 83.05 % against
   87.54 %: full mode also checks per channel ≥ per tensor + 2 points for LeNet-5 at 4 bits,
