@@ -227,8 +227,8 @@ fn transpose_panel(panel: &mut [f32], b: MatRef<'_, f32>, p0: usize, kc: usize, 
     }
     #[cfg(target_arch = "x86_64")]
     {
-        // SAFETY: every column j..j+NR, rows p0..p0+kc, lies inside `b.data` (checked above),
-        // `panel` holds kc·NR floats, and the CPU has AVX2.
+        // SAFETY: every column j..j+cols (1 ≤ cols ≤ NR), rows p0..p0+kc, lies inside `b.data`
+        // (checked above), `panel` holds kc·NR floats, and the CPU has AVX2.
         unsafe { avx2::transpose_panel(b.data.as_ptr().add(j * b.cs + p0), b.cs, kc, cols, panel.as_mut_ptr()) };
         true
     }
