@@ -196,6 +196,40 @@ fn png_has_signature_and_requested_size() {
     assert!(confusion.svg().contains("predicted class") && confusion.svg().contains("Trouser"));
 }
 
+/// Decodes a PNG file with the `png` crate: (width, height, RGB8 pixels).
+fn decode_png(path: &std::path::Path) -> (u32, u32, Vec<u8>) {
+    let decoder = png::Decoder::new(std::fs::File::open(path).unwrap());
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    assert_eq!((info.color_type, info.bit_depth), (png::ColorType::Rgb, png::BitDepth::Eight));
+    buf.truncate(info.buffer_size());
+    (info.width, info.height, buf)
+}
+
+#[test]
+fn png_decodes_to_the_drawn_plot() {
+    let fig = history().plot().unwrap().with_size(640, 360).unwrap();
+    let path = tmp("figs/decoded.png");
+    fig.save_png(&path).unwrap();
+    let (w, h, rgb) = decode_png(&path);
+    assert_eq!((w, h, rgb.len()), (640, 360, 640 * 360 * 3));
+    let px: Vec<[u8; 3]> = rgb.chunks_exact(3).map(|p| [p[0], p[1], p[2]]).collect();
+    // White background: the top-left corner and most of the picture.
+    assert_eq!(px[0], [255, 255, 255]);
+    let white = px.iter().filter(|p| **p == [255, 255, 255]).count();
+    assert!(white > px.len() / 2, "{white} white pixels of {}", px.len());
+    // Dark pixels: axes, ticks and the labels drawn with the embedded font.
+    let dark = px.iter().filter(|p| p.iter().all(|&c| c < 96)).count();
+    assert!(dark > 1_000, "{dark} dark pixels");
+    // Coloured pixels: the train and val curves.
+    let coloured = px
+        .iter()
+        .filter(|p| p.iter().max().unwrap() - p.iter().min().unwrap() > 96)
+        .count();
+    assert!(coloured > 500, "{coloured} coloured pixels");
+}
+
 #[test]
 fn empty_inputs_are_plot_errors() {
     let empty = History {

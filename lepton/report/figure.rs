@@ -7,7 +7,7 @@
 
 use std::fmt;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
 use plotters::coord::Shift;
@@ -103,14 +103,7 @@ impl Figure {
 
     /// Writes the SVG to `path` (atomically; parent directories are created).
     pub fn save_svg(&self, path: impl AsRef<Path>) -> Result<()> {
-        let path = path.as_ref();
-        create_parent(path)?;
-        let tmp = temp_path_for(path);
-        if let Err(e) = fs::write(&tmp, self.svg.as_bytes()) {
-            let _ = fs::remove_file(&tmp);
-            return Err(LeptonError::io("write", &tmp, e));
-        }
-        commit_temp(&tmp, path)
+        write_atomically(path.as_ref(), self.svg.as_bytes())
     }
 
     /// Draws the plot as a `width` x `height` PNG at `path` (atomically; parent directories
@@ -118,20 +111,18 @@ impl Figure {
     pub fn save_png(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
         ensure_font()?;
-        create_parent(path)?;
-        // The encoder picks the format from the extension, so the temporary name ends in .png.
-        let mut tmp = temp_path_for(path).into_os_string();
-        tmp.push(".png");
-        let tmp = PathBuf::from(tmp);
-        let drawn = {
-            let root = BitMapBackend::new(&tmp, (self.width, self.height)).into_drawing_area();
-            draw_and_present(&self.plot, &root)
-        };
-        if let Err(e) = drawn {
-            let _ = fs::remove_file(&tmp);
-            return Err(e);
+        // Draw into an RGB buffer first, so a drawing error leaves no file behind.
+        let (w, h) = (self.width as usize, self.height as usize);
+        let mut rgb = vec![0u8; w * h * 3];
+        {
+            let root = BitMapBackend::with_buffer(&mut rgb, (self.width, self.height))
+                .into_drawing_area();
+            draw_and_present(&self.plot, &root)?;
         }
-        commit_temp(&tmp, path)
+        let mut bytes = Vec::new();
+        encode_png(&mut bytes, self.width, self.height, &rgb)
+            .map_err(|e| LeptonError::plot("PNG encoding", e))?;
+        write_atomically(path, &bytes)
     }
 
     /// The figure as an HTML fragment (inline SVG).
@@ -181,6 +172,29 @@ fn check_size(width: u32, height: u32) -> Result<()> {
             format!("{width}x{height} pixels: each side must be in 16..={MAX_SIDE}"),
         ))
     }
+}
+
+/// Encodes an 8-bit RGB buffer as PNG (the `png` crate: plotters' own encoder would bring in
+/// the whole `image` crate, which every notebook kernel then has to analyse at `:dep lepton`).
+fn encode_png(out: &mut Vec<u8>, width: u32, height: u32, rgb: &[u8]) -> std::result::Result<(), png::EncodingError> {
+    let mut encoder = png::Encoder::new(out, width, height);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder.write_header()?;
+    writer.write_image_data(rgb)?;
+    writer.finish()
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory and a rename
+/// (parent directories are created); on error the temporary file is removed.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    create_parent(path)?;
+    let tmp = temp_path_for(path);
+    if let Err(e) = fs::write(&tmp, bytes) {
+        let _ = fs::remove_file(&tmp);
+        return Err(LeptonError::io("write", &tmp, e));
+    }
+    commit_temp(&tmp, path)
 }
 
 fn draw_and_present<DB: DrawingBackend>(plot: &Plot, root: &DrawingArea<DB, Shift>) -> Result<()> {
