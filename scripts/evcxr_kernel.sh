@@ -57,4 +57,11 @@ export LD_LIBRARY_PATH="$sysroot/lib/rustlib/$host/lib${LD_LIBRARY_PATH:+:$LD_LI
 # The notebook's crate resolves its dependencies to Cargo.lock's versions (evcxr keeps a
 # Cargo.lock it finds and only adds to it), as `cargo test` and scripts/kernel_cargo_test.sh.
 cp "$root/Cargo.lock" "$EVCXR_TMPDIR/Cargo.lock"
+# No transparent huge pages for evcxr's allocator (mimalloc asks for them with madvise, which
+# Debian's default THP mode "madvise" grants). The embedded rust-analyzer allocates a lot of
+# short-lived memory while it analyses the crate graph at `:dep` and at the first `let`; with
+# huge pages, 16 % of the kernel's time during `:dep lepton` went to zeroing fresh 2 MiB pages
+# (perf). Without: `:dep lepton` median 3.92 s instead of 4.52 s, first `let` 4.58 s instead
+# of 5.49 s (5 new kernels each, interleaved, 2026-12-07; docs/DESIGN.md, "Notebook start-up").
+export MIMALLOC_ALLOW_THP=${MIMALLOC_ALLOW_THP:-0}  # scripts/time_dep.py sets 1 for the A/B
 exec "${EVCXR_JUPYTER:-evcxr_jupyter}" --control_file "$1"
