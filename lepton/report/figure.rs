@@ -176,7 +176,12 @@ fn check_size(width: u32, height: u32) -> Result<()> {
 
 /// Encodes an 8-bit RGB buffer as PNG (the `png` crate: plotters' own encoder would bring in
 /// the whole `image` crate, which every notebook kernel then has to analyse at `:dep lepton`).
-fn encode_png(out: &mut Vec<u8>, width: u32, height: u32, rgb: &[u8]) -> std::result::Result<(), png::EncodingError> {
+fn encode_png(
+    out: &mut Vec<u8>,
+    width: u32,
+    height: u32,
+    rgb: &[u8],
+) -> std::result::Result<(), png::EncodingError> {
     let mut encoder = png::Encoder::new(out, width, height);
     encoder.set_color(png::ColorType::Rgb);
     encoder.set_depth(png::BitDepth::Eight);
